@@ -1,0 +1,38 @@
+"""Logging set-up. Bot API URLs contain the token, so httpx stays at WARNING and every
+record is scrubbed of the token as a second line of defence."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+
+
+class RedactToken(logging.Filter):
+    """Replace the bot token wherever it appears in a log record."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            message = record.getMessage()
+            if self.token in message:
+                record.msg = message.replace(self.token, "<token>")
+                record.args = None
+        return True
+
+
+def setup_logging(level: str, token: SecretStr | None) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if token is not None:
+        handler.addFilter(RedactToken(token.get_secret_value()))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO, and a Bot API URL carries the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,179 @@
+"""Settings: one TOML file, every key overridable by a THIDUA_… environment variable.
+
+The token is only ever read from the environment (THIDUA_TELEGRAM__TOKEN) and held as a
+SecretStr, so it never lands in a committed file or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path("config.toml")
+LANGUAGES = ("vi", "en")
+
+_toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
+
+
+class SettingsError(Exception):
+    """A wrong or missing setting; the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///thidua.db"
+    # Run Alembic migrations to head when the bot starts (one-machine installs).
+    migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers)"
+            )
+        return value
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+    # Another Bot API server, e.g. a local telegram-bot-api or a test emulator.
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    # Used for invite links; when empty the CLI asks Telegram (getMe) for it.
+    bot_username: str = ""
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("does not look like a bot token from @BotFather (<digits>:<secret>)")
+        return value
+
+
+class AppSettings(_Section):
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: str = "vi"
+    # Telegram user ids with every right on every cluster (the secretariat's operators).
+    admins: list[int] = Field(default_factory=list)
+    storage_dir: Path = Path("storage")
+    invite_days: int = Field(default=14, ge=1, le=365)
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _supported_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="THIDUA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then the TOML file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_path.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(file)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling against config.example.toml)"
+    more = len(error.errors()) - 1
+    suffix = f" (+{more} more)" if more else ""
+    return f"{key}: {message}{suffix}"
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (THIDUA_CONFIG, default ./config.toml) and the environment.
+
+    A missing default file is fine (all keys have defaults); a missing file that was named
+    explicitly, a malformed file or a bad value raises SettingsError with one line.
+    """
+    named = config_path or (
+        Path(os.environ["THIDUA_CONFIG"]) if "THIDUA_CONFIG" in os.environ else None
+    )
+    path = named or DEFAULT_CONFIG
+    if not path.exists():
+        if named is not None:
+            raise SettingsError(f"THIDUA_CONFIG: file not found: {path}")
+        path_or_none: Path | None = None
+    else:
+        path_or_none = path
+    if path_or_none is not None:
+        try:
+            raw = tomllib.loads(path_or_none.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+        if "token" in raw.get("telegram", {}):
+            raise SettingsError(
+                f"{path}: telegram.token: keep the token out of files; "
+                "set the environment variable THIDUA_TELEGRAM__TOKEN instead"
+            )
+    token = _toml_path.set(path_or_none)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(f"{path}: {_describe(exc)}") from None
+    finally:
+        _toml_path.reset(token)
+    return settings

@@ -1,0 +1,354 @@
+"""The tables. History is never deleted: rows are closed (valid_to, active=False, revoked_at)
+or superseded by a newer version, and every change of consequence lands in the audit log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from models.types import Points, UTCDateTime
+
+# Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        Decimal: Points(),
+        dict[str, Any]: JSON(),
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> SAEnum:
+    # Stored as plain strings (no native PG enum): adding a kind later is a data change,
+    # not an ALTER TYPE.
+    return SAEnum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class ClusterKind(enum.StrEnum):
+    CUM = "cum"  # spans provinces, e.g. Finance Departments of 6 provinces
+    KHOI = "khoi"  # inside one province, e.g. central agencies in Tây Ninh
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    VICE_CHAIR = "vice_chair"
+    CHAIR = "chair"
+
+
+class CriterionKind(enum.StrEnum):
+    GROUP = "group"
+    QUANTITATIVE = "quantitative"
+    YES_NO = "yes_no"
+    COUNT = "count"
+    JUDGED = "judged"
+    BONUS = "bonus"
+    PENALTY = "penalty"
+
+
+class YearStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Cadence(enum.StrEnum):
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    HALF_YEARLY = "half_yearly"
+    YEARLY = "yearly"
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[ClusterKind] = mapped_column(_enum(ClusterKind))
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Unit(Base):
+    """A member agency. Units merge and disappear (1/7/2025: 63 provinces became 34), so a
+    unit has validity dates and a successor instead of ever being deleted."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    short_name: Mapped[str] = mapped_column(String(80))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    successor_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    successor: Mapped[Unit | None] = relationship(remote_side=[id], lazy="raise")
+
+
+class ClusterYear(Base):
+    """One cluster's year: its rules (cadence, deadlines, reminders, rating thresholds) are
+    data here, because they differ by cluster and by year."""
+
+    __tablename__ = "cluster_years"
+    __table_args__ = (UniqueConstraint("cluster_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[YearStatus] = mapped_column(_enum(YearStatus))
+    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence))
+    # Deadline of a period: this day of the month after the period ends, at this local time.
+    deadline_day: Mapped[int] = mapped_column(Integer)
+    deadline_time: Mapped[str] = mapped_column(String(5))
+    # A report later than this many days after the deadline is refused; 0 = never locked.
+    late_lock_days: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]]  # reminders, leaderboard, rating, tie rule, plan
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Membership(Base):
+    """A unit's place in a cluster for one year, with its role and the decision that set it.
+    Roles are time-bound: who chaired when is read from these rows, never overwritten."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("cluster_id", "year", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    decision: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Pledge(Base):
+    """The year's signed emulation pledge (giao ước thi đua) of one unit."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (UniqueConstraint("cluster_id", "year", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    signed_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    """A Telegram account that has talked to the bot, officer or not."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(8))
+    # False once Telegram says the user blocked the bot; reminders skip them.
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Officer(Base):
+    """A liaison officer (công chức làm công tác thi đua) reporting for a unit. Several per
+    unit are normal; leaving closes the row, it is never deleted."""
+
+    __tablename__ = "officers"
+    __table_args__ = (Index("ix_officers_user_active", "user_id", "active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
+class Invite(Base):
+    """A deep-link invitation for one unit. Only a hash of the token is kept: a leaked
+    database does not leak working invitations."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+class Criterion(Base):
+    """A node of the year's criteria tree. Only leaves are scored; groups sum children."""
+
+    __tablename__ = "criteria"
+    __table_args__ = (UniqueConstraint("cluster_id", "year", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("criteria.id"))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[CriterionKind] = mapped_column(_enum(CriterionKind))
+    max_points: Mapped[Decimal | None]
+    points_each: Mapped[Decimal | None]
+    target: Mapped[Decimal | None]
+    measure_unit: Mapped[str | None] = mapped_column(String(40))
+    evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Quantitative: the cluster's best performer gets the maximum and others scale to it.
+    scale_to_best: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer)
+    # A criterion dropped from the cluster file is retired, not deleted: reports keep it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UnitTarget(Base):
+    """A unit's own target for a quantitative criterion (e.g. its revenue estimate)."""
+
+    __tablename__ = "unit_targets"
+    __table_args__ = (UniqueConstraint("criterion_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    target: Mapped[Decimal]
+
+
+class Period(Base):
+    """A reporting period (month, quarter, half-year or year) with its deadline."""
+
+    __tablename__ = "periods"
+    __table_args__ = (UniqueConstraint("cluster_id", "year", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(20))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Report(Base):
+    """One version of a unit's report on a criterion for a period. A correction is a new
+    row with the next version; earlier rows are never updated."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "criterion_id", "period_id", "version"),
+        Index("ix_reports_period_unit", "period_id", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"))
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    value: Mapped[Decimal | None]
+    proposed_score: Mapped[Decimal | None]
+    # The maximum in force when the report was made; the tree may change later.
+    max_points: Mapped[Decimal | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime]
+
+
+class EvidenceFile(Base):
+    """A file attached to a report: Telegram's ids to resend it, and the stored copy."""
+
+    __tablename__ = "evidence_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    telegram_file_id: Mapped[str] = mapped_column(String(255))
+    telegram_file_unique_id: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored_path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class Review(Base):
+    """The chair's verification of a report, append-only: a revision is a new row."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    verified_score: Mapped[Decimal]
+    reason: Mapped[str | None] = mapped_column(Text)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Append-only log of every change of consequence: who, when, what, on which record."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_cluster_at", "cluster_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(80))  # "tg:<id>", "cli", "system"
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]]
