@@ -292,7 +292,7 @@ class ClusterFile(_Spec):
                 place = f"{where}.criteria[{c_index}] (code {criterion.code!r})"
                 for code in criterion.targets:
                     if code not in members:
-                        raise ValueError(f"{place}.targets: {code!r} is not a member unit that year")
+                        raise ValueError(f"{place}.targets: {code!r} is not a member that year")
                 if criterion.kind is CriterionKind.QUANTITATIVE and criterion.target is None:
                     missing = [code for code in members if code not in criterion.targets]
                     if missing:
@@ -349,7 +349,8 @@ def parse_cluster_text(text: str, source: str = "<cluster file>") -> ClusterFile
                 message = "unknown key (see docs/cluster-file.md)"
             loc = tuple(error["loc"])
             # Whole-file checks already name their place in the message.
-            lines.append(f"{source}: {_location(loc)}: {message}" if loc else f"{source}: {message}")
+            where = f"{source}: {_location(loc)}" if loc else source
+            lines.append(f"{where}: {message}")
         raise ClusterFileError("\n".join(lines)) from None
 
 
