@@ -1,0 +1,162 @@
+"""Drive the real Application through `process_update`, with a BaseRequest that records what
+the bot sends instead of calling Telegram (the idea of PTB's tests/auxil/networking.py)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+from telegram.request import BaseRequest, RequestData
+
+from bot.app import ThiduaApp
+
+BOT_ID = 5_000_000
+BOT_USERNAME = "thidua_test_bot"
+
+
+@dataclass
+class Sent:
+    method: str
+    params: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text", ""))
+
+
+@dataclass
+class RecordingRequest(BaseRequest):
+    calls: list[Sent] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append(Sent(name, params))
+        return 200, json.dumps({"ok": True, "result": self._result(name, params)}).encode()
+
+    def _result(self, name: str, params: dict[str, Any]) -> Any:
+        if name == "getMe":
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Thi Đua Bot",
+                "username": BOT_USERNAME,
+            }
+        if name == "sendMessage":
+            chat_id = int(params["chat_id"])
+            return {
+                "message_id": next(self._ids),
+                "date": 0,
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "text": params.get("text", ""),
+            }
+        return True
+
+    def sent(self, method: str = "sendMessage") -> list[Sent]:
+        return [c for c in self.calls if c.method == method]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [c.text for c in self.sent() if int(c.params["chat_id"]) == chat_id]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+_update_ids = itertools.count(1)
+
+
+def _user(user_id: int, name: str) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": name, "language_code": "vi"}
+
+
+def _chat(chat_id: int, user_id: int, name: str) -> dict[str, Any]:
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": name}
+    return {"id": chat_id, "type": "supergroup", "title": "Cụm thi đua"}
+
+
+def message(
+    app: ThiduaApp,
+    user_id: int,
+    text: str,
+    *,
+    chat_id: int | None = None,
+    name: str = "Nguyễn Văn An",
+    when: datetime | None = None,
+) -> Update:
+    """A text message (a command when it starts with /) from a user."""
+    chat = chat_id if chat_id is not None else user_id
+    data: dict[str, Any] = {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids),
+            "date": int(when.timestamp()) if when else 0,
+            "chat": _chat(chat, user_id, name),
+            "from": _user(user_id, name),
+            "text": text,
+        },
+    }
+    if text.startswith("/"):
+        command = text.split()[0]
+        data["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return Update.de_json(data, app.bot)
+
+
+def button(app: ThiduaApp, user_id: int, data: str, *, name: str = "Nguyễn Văn An") -> Update:
+    """A press on an inline button in the user's private chat."""
+    payload = {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": str(next(_update_ids)),
+            "from": _user(user_id, name),
+            "chat_instance": "1",
+            "data": data,
+            "message": {
+                "message_id": next(_update_ids),
+                "date": 0,
+                "chat": _chat(user_id, user_id, name),
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Thi Đua Bot"},
+                "text": "…",
+            },
+        },
+    }
+    return Update.de_json(payload, app.bot)
+
+
+def bot_added_to_group(app: ThiduaApp, chat_id: int, by_user: int) -> Update:
+    bot_user = {"id": BOT_ID, "is_bot": True, "first_name": "Thi Đua Bot"}
+    payload = {
+        "update_id": next(_update_ids),
+        "my_chat_member": {
+            "chat": _chat(chat_id, by_user, "x"),
+            "from": _user(by_user, "Chủ tịch"),
+            "date": 0,
+            "old_chat_member": {"status": "left", "user": bot_user},
+            "new_chat_member": {"status": "member", "user": bot_user},
+        },
+    }
+    return Update.de_json(payload, app.bot)
