@@ -72,7 +72,7 @@ async def app(
 
 
 @pytest.fixture
-def invite(seeded: str) -> "InviteMaker":
+def invite(seeded: str) -> InviteMaker:
     return InviteMaker(seeded)
 
 
