@@ -1,0 +1,147 @@
+"""The `thidua` command line on a real SQLite file, as a secretariat would use it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+CUM6 = str(EXAMPLES / "cum6-stc-2024.toml")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory without config.toml and a database file of its own."""
+    monkeypatch.chdir(tmp_path)
+    for name in [
+        "THIDUA_CONFIG",
+        "THIDUA_TELEGRAM__TOKEN",
+        "THIDUA_TELEGRAM__BOT_USERNAME",
+        "THIDUA_DATABASE__URL",
+    ]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THIDUA_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    return tmp_path
+
+
+def test_import_then_reimport_reports_no_change() -> None:
+    first = runner.invoke(app, ["cluster", "import", CUM6])
+    assert first.exit_code == 0, first.output
+    assert "Đã nhập Cụm CUM6-STC" in first.output
+    assert re.search(r"unit: thêm 9, sửa 0", first.output)
+
+    second = runner.invoke(app, ["cluster", "import", CUM6])
+    assert second.exit_code == 0
+    assert "CUM6-STC: không có gì thay đổi" in second.output
+
+
+def test_a_bad_cluster_file_names_the_key_and_imports_nothing(isolated: Path) -> None:
+    bad = isolated / "bad.toml"
+    text = Path(CUM6).read_text(encoding="utf-8").replace('chair = "STC-QNAM"', 'chair = "STC-XX"')
+    bad.write_text(text, encoding="utf-8")
+
+    result = runner.invoke(app, ["cluster", "import", str(bad)])
+
+    assert result.exit_code == 1
+    assert "years[0] (2024).chair: 'STC-XX' is not a member unit that year" in result.output
+    listed = runner.invoke(app, ["cluster", "list"])
+    assert "Chưa có Cụm nào" in listed.output
+
+
+def test_a_toml_syntax_error_names_the_line(isolated: Path) -> None:
+    bad = isolated / "broken.toml"
+    bad.write_text('[cluster]\ncode = "X"\nname = \n', encoding="utf-8")
+
+    result = runner.invoke(app, ["cluster", "import", str(bad)])
+
+    assert result.exit_code == 1
+    assert "line 3" in result.output
+
+
+def test_list_shows_each_cluster_with_its_year_size_and_chair() -> None:
+    runner.invoke(app, ["cluster", "import", CUM6])
+    runner.invoke(app, ["cluster", "import", str(EXAMPLES / "khoi-tw-tayninh.toml")])
+
+    result = runner.invoke(app, ["cluster", "list"])
+
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("CUM6-STC") and "6 đơn vị" in lines[0] and "Quảng Nam" in lines[0]
+    assert lines[1].startswith("KHOI-TW-TNINH") and "năm 2024" in lines[1]
+
+
+def test_invite_prints_one_deep_link_per_unit_and_revoke_revokes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THIDUA_TELEGRAM__BOT_USERNAME", "@thidua_bot")
+    runner.invoke(app, ["cluster", "import", CUM6])
+
+    result = runner.invoke(app, ["invite", "CUM6-STC", "--days", "3"])
+
+    assert result.exit_code == 0, result.output
+    links = re.findall(r"https://t\.me/thidua_bot\?start=([A-Za-z0-9_-]+)", result.output)
+    assert len(links) == 6 and len(set(links)) == 6
+    one = runner.invoke(app, ["invite", "CUM6-STC", "STC-PYEN", "--uses", "2"])
+    assert one.output.count("https://t.me/") == 1 and "tối đa 2 lần" in one.output
+
+    revoked = runner.invoke(app, ["revoke-invites", "CUM6-STC"])
+    assert "Đã thu hồi 7 link mời" in revoked.output
+
+
+def test_invite_for_an_unknown_unit_says_so() -> None:
+    runner.invoke(app, ["cluster", "import", CUM6])
+
+    result = runner.invoke(
+        app, ["invite", "CUM6-STC", "NOPE"], env={"THIDUA_TELEGRAM__BOT_USERNAME": "b"}
+    )
+
+    assert result.exit_code == 1
+    assert "không có đơn vị mã NOPE" in result.output
+
+
+def test_invite_without_a_bot_username_or_token_explains_what_to_set() -> None:
+    result = runner.invoke(app, ["invite", "CUM6-STC"])
+
+    assert result.exit_code == 2
+    assert "bot_username" in result.output
+
+
+def test_run_without_a_token_stops_with_a_clear_message() -> None:
+    result = runner.invoke(app, ["run"])
+
+    assert result.exit_code == 2
+    assert "THIDUA_TELEGRAM__TOKEN" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_setting_stops_with_one_line_naming_the_key() -> None:
+    result = runner.invoke(app, ["cluster", "list"], env={"THIDUA_APP__TIMEZONE": "Mars/Olympus"})
+
+    assert result.exit_code == 2
+    assert "app.timezone" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_db_upgrade_reports_the_revision() -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 0
+    assert "0001" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["run"], ["db", "upgrade"], ["cluster", "import"], ["cluster", "list"], ["invite"]],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+
+    assert result.exit_code == 0
+    assert "Usage" in result.output
