@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from models.tables import CriterionKind
+from services.errors import InvalidInput
 
 __all__ = [
     "NOT_COMPLETED",
@@ -37,17 +38,9 @@ _CENT = Decimal("0.01")
 _EXTRA_KINDS = frozenset({CriterionKind.BONUS, CriterionKind.PENALTY})
 
 
-class ScoringError(ValueError):
-    """Invalid input to the scoring engine, named by a message-catalogue key."""
-
-    key: str
-    params: dict[str, object]
-
-    def __init__(self, key: str, **params: object) -> None:
-        # The text is for logs only; the caller translates `key` with `params`.
-        super().__init__(f"{key} {params}" if params else key)
-        self.key = key
-        self.params = dict(params)
+class ScoringError(InvalidInput, ValueError):
+    """Invalid input to the scoring engine, named by a message-catalogue key; a DomainError,
+    so every adapter turns it into a message the same way."""
 
 
 @dataclass(frozen=True)
