@@ -32,19 +32,17 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.settings import Settings, SettingsError
-from handlers import onboarding
+from handlers import onboarding, reporting
 from handlers.commands import menu
 from handlers.common import on_error
-from handlers.context import BotData, Context, utc_now
+from handlers.context import BotData, Context, UserData, utc_now
 from handlers.i18n import LANGUAGES, texts
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
-ThiduaApp = Application[
-    ExtBot[None], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
-]
+ThiduaApp = Application[ExtBot[None], Context, UserData, dict[Any, Any], BotData, JobQueue[Context]]
 
 
 def register(app: ThiduaApp) -> None:
@@ -62,6 +60,11 @@ def register(app: ThiduaApp) -> None:
     app.add_handler(CommandHandler("whoami", onboarding.whoami))
     app.add_handler(CommandHandler("linkgroup", onboarding.linkgroup))
 
+    # Reporting: the guided /report conversation must come before the catch-all below,
+    # which would otherwise swallow the values typed inside the flow.
+    for handler in reporting.handlers():
+        app.add_handler(handler)
+
     # Last: anything else typed in a private chat gets a pointer to /help.
     app.add_handler(
         MessageHandler(
@@ -73,20 +76,23 @@ def register(app: ThiduaApp) -> None:
 
 async def publish_menus(app: ThiduaApp) -> None:
     """Register the command menu per chat type, in Vietnamese (default) and English."""
-    for language in (None, *LANGUAGES):
+
+    def commands(language: str | None, private: bool) -> list[BotCommand]:
         t = texts(language)
+        return [
+            BotCommand(c.shown(t.language), t.raw(f"cmd.{c.name}")) for c in menu(private=private)
+        ]
+
+    for language in (None, *LANGUAGES):
         for scope, private in (
             (BotCommandScopeAllPrivateChats(), True),
             (BotCommandScopeAllGroupChats(), False),
         ):
-            commands = [BotCommand(c.name, t.raw(f"cmd.{c.name}")) for c in menu(private=private)]
-            await app.bot.set_my_commands(commands, scope=scope, language_code=language)
+            await app.bot.set_my_commands(
+                commands(language, private), scope=scope, language_code=language
+            )
     # Clients that match no scope (rare) fall back to the private menu.
-    t = texts(None)
-    await app.bot.set_my_commands(
-        [BotCommand(c.name, t.raw(f"cmd.{c.name}")) for c in menu(private=True)],
-        scope=BotCommandScopeDefault(),
-    )
+    await app.bot.set_my_commands(commands(None, True), scope=BotCommandScopeDefault())
 
 
 def build_application(
@@ -131,7 +137,7 @@ def build_application(
         .base_url(settings.telegram.base_url)
         .base_file_url(settings.telegram.base_file_url)
         .defaults(Defaults(tzinfo=tz, parse_mode=ParseMode.HTML))
-        .context_types(ContextTypes(bot_data=BotData))
+        .context_types(ContextTypes(bot_data=BotData, user_data=UserData))
         .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 DEFAULT_CONFIG = Path("config.toml")
 LANGUAGES = ("vi", "en")
@@ -135,7 +136,7 @@ class Settings(BaseSettings):
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(file)"
-    message = first["msg"]
+    message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key (check its spelling against config.example.toml)"
     more = len(error.errors()) - 1
@@ -149,31 +150,39 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     A missing default file is fine (all keys have defaults); a missing file that was named
     explicitly, a malformed file or a bad value raises SettingsError with one line.
     """
-    named = config_path or (
-        Path(os.environ["THIDUA_CONFIG"]) if "THIDUA_CONFIG" in os.environ else None
-    )
+    from_env = config_path is None and "THIDUA_CONFIG" in os.environ
+    named = config_path or (Path(os.environ["THIDUA_CONFIG"]) if from_env else None)
+    origin = "THIDUA_CONFIG" if from_env else "config"
     path = named or DEFAULT_CONFIG
-    if not path.exists():
-        if named is not None:
-            raise SettingsError(f"THIDUA_CONFIG: file not found: {path}")
-        path_or_none: Path | None = None
-    else:
-        path_or_none = path
+    if named is not None and not path.is_file():
+        raise SettingsError(f"{origin}: file not found (or not a file): {path}")
+    path_or_none = path if path.is_file() else None
     if path_or_none is not None:
         try:
             raw = tomllib.loads(path_or_none.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise SettingsError(f"{path}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-        if "token" in raw.get("telegram", {}):
+        telegram = raw.get("telegram", {})
+        if not isinstance(telegram, dict):
+            raise SettingsError(f"{path}: telegram: must be a table ([telegram])")
+        if "token" in telegram:
             raise SettingsError(
                 f"{path}: telegram.token: keep the token out of files; "
                 "set the environment variable THIDUA_TELEGRAM__TOKEN instead"
             )
+    # Where a bad value may have come from: the file (if any) and the environment.
+    where = f"{path} / environment" if path_or_none else "environment"
     token = _toml_path.set(path_or_none)
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(f"{path}: {_describe(exc)}") from None
+        raise SettingsError(f"{where}: {_describe(exc)}") from None
+    except PydanticSettingsError as exc:
+        # e.g. THIDUA_APP__ADMINS=1,2 (a list must be JSON: [1, 2])
+        detail = str(exc).splitlines()[0]
+        raise SettingsError(f"{where}: {detail} (lists and tables must be JSON)") from None
     finally:
         _toml_path.reset(token)
     return settings

@@ -14,11 +14,25 @@ class Command:
     permission: Permission | None = None  # None: anyone may use it
     private: bool = True
     group: bool = False
+    # The Vietnamese alias (Telegram command names are Latin letters without accents).
+    vi: str | None = None
+
+    def shown(self, language: str) -> str:
+        """The name to show: the Vietnamese alias in Vietnamese menus and help."""
+        return self.vi if language == "vi" and self.vi else self.name
+
+    @property
+    def names(self) -> list[str]:
+        return [self.name, self.vi] if self.vi else [self.name]
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("start"),
     Command("help", group=True),
+    Command("report", Permission.REPORT, vi="baocao"),
+    Command("progress", Permission.VIEW_PROGRESS, vi="tiendo"),
+    Command("history", Permission.VIEW_PROGRESS, vi="lichsu"),
+    Command("cancel"),
     Command("whoami"),
     Command("lang"),
     Command("linkgroup", Permission.LINK_GROUP, private=False, group=True),

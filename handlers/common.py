@@ -8,7 +8,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
@@ -21,6 +22,7 @@ from services.onboarding import Person
 from services.uow import Session
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
@@ -63,7 +65,10 @@ class Call:
 
 
 def error_text(t: Texts, err: DomainError) -> Html:
-    params = dict(err.params)
+    params: dict[str, object] = {
+        key: t.number(value) if isinstance(value, Decimal) else value
+        for key, value in err.params.items()
+    }
     if "permission" in params:
         params["permission"] = t.raw(f"perm.{params['permission']}")
     if "holders" in params:
@@ -72,16 +77,18 @@ def error_text(t: Texts, err: DomainError) -> Html:
 
 
 def use_case(
-    func: Callable[[Call], Awaitable[None]],
-) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    func: Callable[[Call], Awaitable[R]],
+) -> Callable[[Update, Context], Coroutine[Any, Any, R | None]]:
     """Wrap a handler: open the update's session, resolve the actor, turn DomainError into
-    a message in the user's language. The session rolls back unless the service committed."""
+    a message in the user's language. The session rolls back unless the service committed.
+    The handler's result (a conversation state) is passed on; after a refusal it is None,
+    which keeps a conversation where it was, so the person can simply try again."""
 
     @functools.wraps(func)
-    async def handler(update: Update, context: Context) -> None:
+    async def handler(update: Update, context: Context) -> R | None:
         user = update.effective_user
         if user is None or update.effective_chat is None:
-            return  # channel posts and the like: nobody to answer
+            return None  # channel posts and the like: nobody to answer
         data = context.bot_data
         async with data.session_factory()() as session:
             actor = await resolve_actor(session, user.id, data.admins)
@@ -94,11 +101,12 @@ def use_case(
                 now=data.clock(),
             )
             try:
-                await func(call)
+                return await func(call)
             except DomainError as err:
                 await session.rollback()
                 log.info("refused %s for user %s: %s", func.__name__, user.id, err.key)
                 await call.reply(error_text(call.t, err))
+                return None
 
     return handler
 

@@ -27,6 +27,8 @@ class BotData:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
     default_language: str = "vi"
     storage_dir: Path = Path("storage")
+    # Telegram lets bots download files up to 20 MB.
+    evidence_limit: int = 20 * 1024 * 1024
     bot_username: str = ""
     # Injected so tests move time instead of sleeping.
     clock: Callable[[], datetime] = utc_now
@@ -39,4 +41,24 @@ class BotData:
         return self.sessions
 
 
-Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]
+@dataclass
+class ReportDraft:
+    """A report being composed in the guided flow; nothing is stored until it is confirmed."""
+
+    period_code: str | None = None
+    group_code: str | None = None
+    criterion_code: str | None = None
+    value_text: str | None = None
+    note: str | None = None
+    # (file_id, file_unique_id, file_name, mime_type, size) of files sent in the flow
+    evidence: list[tuple[str, str, str, str | None, int]] = field(default_factory=list)
+
+
+@dataclass
+class UserData:
+    """Per-user conversation state (in memory: an abandoned draft is simply forgotten)."""
+
+    draft: ReportDraft | None = None
+
+
+Context = CallbackContext[ExtBot[None], UserData, dict[Any, Any], BotData]

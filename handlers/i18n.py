@@ -87,7 +87,8 @@ class Texts:
     def number(self, value: Decimal | int | float, places: int = 2) -> str:
         """1.234,5 in Vietnamese, 1,234.5 in English; trailing zeros dropped."""
         pattern = "#,##0." + "#" * places if places else "#,##0"
-        return format_decimal(value, format=pattern, locale=self.babel_locale)
+        text = format_decimal(value, format=pattern, locale=self.babel_locale)
+        return "0" if text == "-0" else text  # a tiny negative rounds to zero, not "-0"
 
     def date(self, value: date) -> str:
         return format_date(value, DATE_PATTERN, locale=self.babel_locale)

@@ -62,7 +62,9 @@ async def help_command(call: Call) -> None:
     t = call.t
     lines: list[str] = [t("help.header", role=role_label(t, call.actor.seat, call.actor))]
     for command in commands_for(call.actor.permissions(), private=call.private):
-        lines.append(f"/{command.name} — {t.raw('cmd.' + command.name)}")
+        shown = command.shown(t.language)
+        alias = f" (/{command.name})" if shown != command.name else ""
+        lines.append(f"/{shown}{alias} — {t.raw('cmd.' + command.name)}")
     if call.actor.seat is None and not call.actor.is_admin:
         lines.append("")
         lines.append(t("help.stranger"))

@@ -174,12 +174,17 @@ class CriterionSpec(_Spec):
         if kind is CriterionKind.GROUP:
             extra = [
                 name
-                for name in ("points_each", "target", "measure_unit")
+                for name in ("max_points", "points_each", "target", "measure_unit")
                 if getattr(self, name) is not None
             ]
-            if extra or self.targets:
+            extra += [
+                name for name in ("evidence_required", "scale_to_best") if getattr(self, name)
+            ]
+            if self.targets:
+                extra.append("targets")
+            if extra:
                 raise ValueError(
-                    f"a group is scored by its children; remove {extra or ['targets']}"
+                    f"a group is scored by the sum of its children; remove {', '.join(extra)}"
                 )
             return self
         if self.max_points is None:

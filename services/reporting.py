@@ -1,0 +1,614 @@
+"""Reporting progress: which period is open, what a unit has reported, a new report version,
+its history, and the unit's standing.
+
+Values are year-to-date (lũy kế từ đầu năm), as Vietnamese progress reports are: the latest
+report of a criterion in any period of the year is the unit's current standing on it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import (
+    Cluster,
+    ClusterYear,
+    Criterion,
+    CriterionKind,
+    EvidenceFile,
+    Period,
+    Report,
+    Review,
+    UnitTarget,
+    YearStatus,
+)
+from services import audit, scoring
+from services.access import Actor, Permission, Seat
+from services.errors import InvalidInput, NotFound
+from services.values import parse_value
+
+ZERO = Decimal(0)
+
+
+class PeriodState(enum.StrEnum):
+    FUTURE = "future"  # not started: nothing to report yet
+    OPEN = "open"  # started, deadline not passed
+    LATE = "late"  # deadline passed: accepted and marked late
+    LOCKED = "locked"  # past the cluster's lock: refused
+
+
+@dataclass(frozen=True)
+class PeriodView:
+    id: int
+    code: str
+    starts_on: date
+    ends_on: date
+    deadline: datetime
+    state: PeriodState
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    id: int
+    code: str
+    name: str
+    kind: CriterionKind
+    group_code: str | None
+    max_points: Decimal
+    points_each: Decimal | None
+    target: Decimal | None  # the unit's own target when it has one
+    measure_unit: str | None
+    evidence_required: bool
+    scale_to_best: bool
+
+    @property
+    def percent(self) -> bool:
+        return (self.measure_unit or "").strip() == "%"
+
+    def rule(self) -> scoring.LeafRule:
+        return scoring.LeafRule(
+            code=self.code,
+            kind=self.kind,
+            max_points=self.max_points,
+            points_each=self.points_each,
+            target=self.target,
+            scale_to_best=self.scale_to_best,
+        )
+
+
+@dataclass(frozen=True)
+class GroupView:
+    code: str
+    name: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Latest:
+    report_id: int
+    period_code: str
+    version: int
+    value: Decimal | None
+    proposed: Decimal | None
+    late: bool
+    note: str | None
+    reported_at: datetime
+    verified: Decimal | None
+    review_reason: str | None
+    evidence: int
+
+    @property
+    def needs_answer(self) -> bool:
+        """The chair changed the score and the unit has not answered with a new version."""
+        return self.verified is not None and self.verified != self.proposed
+
+
+@dataclass(frozen=True)
+class Line:
+    criterion: CriterionView
+    latest: Latest | None
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A unit's criteria for a period (or the year to date), with what it reported."""
+
+    cluster_code: str
+    unit_name: str
+    year: int
+    period: PeriodView | None  # None: the year to date
+    groups: list[GroupView]
+    lines: list[Line]
+
+    @property
+    def reported(self) -> int:
+        return sum(1 for line in self.lines if line.latest is not None)
+
+    @property
+    def missing(self) -> list[Line]:
+        return [
+            line
+            for line in self.lines
+            if line.latest is None
+            and line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
+        ]
+
+    def total(self, verified: bool) -> Decimal:
+        rules = [line.criterion.rule() for line in self.lines]
+        scores = {}
+        for line in self.lines:
+            if line.latest is None:
+                continue
+            score = line.latest.verified if verified else line.latest.proposed
+            if verified and score is None:
+                continue
+            scores[line.criterion.code] = score or ZERO
+        return scoring.total(rules, scores)
+
+    @property
+    def base_max(self) -> Decimal:
+        return sum(
+            (
+                line.criterion.max_points
+                for line in self.lines
+                if line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
+            ),
+            ZERO,
+        )
+
+
+@dataclass(frozen=True)
+class EvidenceIn:
+    telegram_file_id: str
+    telegram_file_unique_id: str
+    file_name: str
+    mime_type: str | None
+    size: int
+    stored_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    criterion: CriterionView
+    period: PeriodView
+    value: Decimal
+    proposed: Decimal
+    late: bool
+    next_version: int
+
+
+@dataclass(frozen=True)
+class Submitted:
+    preview: Preview
+    report_id: int
+    version: int
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: int
+    period_code: str
+    value: Decimal | None
+    proposed: Decimal | None
+    late: bool
+    note: str | None
+    reported_at: datetime
+    reporter: int
+    evidence: list[str]
+    verified: Decimal | None
+    review_reason: str | None
+
+
+def check_evidence_size(size: int, limit: int) -> None:
+    """Refuse a file over the limit before anything is downloaded or stored."""
+    if size > limit:
+        raise InvalidInput("error.file_too_large", size_mb=_mb(size), limit_mb=_mb(limit))
+
+
+def _mb(size: int) -> Decimal:
+    return (Decimal(size) / Decimal(1024 * 1024)).quantize(Decimal("0.1"))
+
+
+class _Scope:
+    """The reporting officer's cluster, working year and unit, loaded once per update."""
+
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.s = session
+        self.actor = actor
+
+    async def load(self) -> _Scope:
+        seat = self.actor.seat
+        if seat is None:
+            raise InvalidInput("error.not_registered")
+        self.actor.require(Permission.REPORT, seat.cluster_id)
+        self.seat: Seat = seat
+        self.cluster = await self.s.get_one(Cluster, seat.cluster_id)
+        self.tz = ZoneInfo(self.cluster.timezone)
+        year = await self.s.scalar(
+            select(ClusterYear).where(
+                ClusterYear.cluster_id == seat.cluster_id, ClusterYear.year == seat.year
+            )
+        )
+        if year is None:
+            raise NotFound("error.no_year", cluster=self.cluster.code)
+        self.year = year
+        return self
+
+    def period_state(self, period: Period, now: datetime) -> PeriodState:
+        today = now.astimezone(self.tz).date()
+        if today < period.starts_on:
+            return PeriodState.FUTURE
+        if now <= period.deadline:
+            return PeriodState.OPEN
+        lock = self.year.late_lock_days
+        if lock and now > period.deadline + timedelta(days=lock):
+            return PeriodState.LOCKED
+        return PeriodState.LATE
+
+    def view(self, period: Period, now: datetime) -> PeriodView:
+        return PeriodView(
+            id=period.id,
+            code=period.code,
+            starts_on=period.starts_on,
+            ends_on=period.ends_on,
+            deadline=period.deadline,
+            state=self.period_state(period, now),
+        )
+
+    async def periods(self, now: datetime) -> list[PeriodView]:
+        rows = await self.s.scalars(
+            select(Period)
+            .where(Period.cluster_id == self.cluster.id, Period.year == self.year.year)
+            .order_by(Period.starts_on)
+        )
+        return [self.view(p, now) for p in rows]
+
+    async def period(self, code: str | None, now: datetime) -> PeriodView:
+        periods = await self.periods(now)
+        if not periods:
+            raise NotFound("error.no_periods", cluster=self.cluster.code)
+        if code is None:
+            return default_period(periods)
+        for period in periods:
+            if period.code.lower() == code.strip().lower():
+                return period
+        raise NotFound(
+            "error.period_not_found", code=code, periods=", ".join(p.code for p in periods)
+        )
+
+    async def criteria(self) -> tuple[list[GroupView], list[CriterionView]]:
+        rows = list(
+            await self.s.scalars(
+                select(Criterion)
+                .where(
+                    Criterion.cluster_id == self.cluster.id,
+                    Criterion.year == self.year.year,
+                    Criterion.active.is_(True),
+                )
+                .order_by(Criterion.position)
+            )
+        )
+        targets = dict(
+            (
+                await self.s.execute(
+                    select(UnitTarget.criterion_id, UnitTarget.target).where(
+                        UnitTarget.unit_id == self.seat.unit_id,
+                        UnitTarget.criterion_id.in_([c.id for c in rows]),
+                    )
+                )
+            ).all()
+        )
+        by_id = {c.id: c for c in rows}
+        groups = [
+            GroupView(c.code, c.name, c.code.count("."))
+            for c in rows
+            if c.kind is CriterionKind.GROUP
+        ]
+        leaves = [
+            CriterionView(
+                id=c.id,
+                code=c.code,
+                name=c.name,
+                kind=c.kind,
+                group_code=by_id[c.parent_id].code if c.parent_id in by_id else None,
+                max_points=c.max_points or ZERO,
+                points_each=c.points_each,
+                target=targets.get(c.id, c.target),
+                measure_unit=c.measure_unit,
+                evidence_required=c.evidence_required,
+                scale_to_best=c.scale_to_best,
+            )
+            for c in rows
+            if c.kind is not CriterionKind.GROUP
+        ]
+        return groups, leaves
+
+    async def criterion(self, code: str) -> CriterionView:
+        wanted = code.strip().rstrip(".").lower()
+        _, leaves = await self.criteria()
+        for leaf in leaves:
+            if leaf.code.lower() == wanted:
+                return leaf
+        other = await self.s.scalar(
+            select(Criterion).where(
+                func.lower(Criterion.code) == wanted,
+                Criterion.cluster_id == self.cluster.id,
+                Criterion.year == self.year.year,
+            )
+        )
+        if other is not None and other.kind is CriterionKind.GROUP:
+            raise InvalidInput("error.criterion_is_group", code=other.code)
+        raise NotFound("error.criterion_not_found", code=code.strip(), cluster=self.cluster.code)
+
+    async def latest(self, period_id: int | None) -> dict[int, Latest]:
+        """The newest version per criterion, in one period or across the year."""
+        query = (
+            select(Report, Period.code)
+            .join(Period, Period.id == Report.period_id)
+            .where(
+                Report.unit_id == self.seat.unit_id,
+                Period.cluster_id == self.cluster.id,
+                Period.year == self.year.year,
+            )
+            .order_by(Period.starts_on, Report.version)
+        )
+        if period_id is not None:
+            query = query.where(Report.period_id == period_id)
+        newest: dict[int, tuple[Report, str]] = {}
+        for report, period_code in (await self.s.execute(query)).all():
+            newest[report.criterion_id] = (report, period_code)  # later rows win
+        ids = [r.id for r, _ in newest.values()]
+        reviews: dict[int, Review] = {}
+        for review in await self.s.scalars(
+            select(Review).where(Review.report_id.in_(ids)).order_by(Review.reviewed_at, Review.id)
+        ):
+            reviews[review.report_id] = review
+        evidence = dict(
+            (
+                await self.s.execute(
+                    select(EvidenceFile.report_id, func.count())
+                    .where(EvidenceFile.report_id.in_(ids))
+                    .group_by(EvidenceFile.report_id)
+                )
+            ).all()
+        )
+        out = {}
+        for criterion_id, (report, period_code) in newest.items():
+            last_review = reviews.get(report.id)
+            out[criterion_id] = Latest(
+                report_id=report.id,
+                period_code=period_code,
+                version=report.version,
+                value=report.value,
+                proposed=report.proposed_score,
+                late=report.late,
+                note=report.note,
+                reported_at=report.reported_at,
+                verified=last_review.verified_score if last_review else None,
+                review_reason=last_review.reason if last_review else None,
+                evidence=int(evidence.get(report.id, 0)),
+            )
+        return out
+
+
+def default_period(periods: list[PeriodView]) -> PeriodView:
+    """The period people are reporting for now: the earliest started one whose deadline has
+    not passed (early April is still Q1); else the latest started one; else the first."""
+    for period in periods:
+        if period.state is PeriodState.OPEN:
+            return period
+    started = [p for p in periods if p.state is not PeriodState.FUTURE]
+    return started[-1] if started else periods[0]
+
+
+async def periods(session: AsyncSession, actor: Actor, now: datetime) -> list[PeriodView]:
+    """The working year's periods with their state, for choosing one."""
+    scope = await _Scope(session, actor).load()
+    return await scope.periods(now)
+
+
+async def sheet(
+    session: AsyncSession, actor: Actor, *, period_code: str | None, now: datetime, year: bool
+) -> Sheet:
+    """The unit's criteria with its latest reports: for one period, or the year to date."""
+    scope = await _Scope(session, actor).load()
+    period = await scope.period(period_code, now)
+    groups, leaves = await scope.criteria()
+    latest = await scope.latest(None if year else period.id)
+    return Sheet(
+        cluster_code=scope.cluster.code,
+        unit_name=scope.seat.unit_name,
+        year=scope.year.year,
+        period=None if year else period,
+        groups=groups,
+        lines=[Line(leaf, latest.get(leaf.id)) for leaf in leaves],
+    )
+
+
+async def preview(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    criterion_code: str,
+    period_code: str | None,
+    raw_value: str,
+    language: str,
+    now: datetime,
+) -> Preview:
+    """Validate a value for a criterion and period and compute its proposed score."""
+    scope = await _Scope(session, actor).load()
+    return await _preview(scope, criterion_code, period_code, raw_value, language, now)
+
+
+async def _preview(
+    scope: _Scope,
+    criterion_code: str,
+    period_code: str | None,
+    raw_value: str,
+    language: str,
+    now: datetime,
+) -> Preview:
+    if scope.year.status is YearStatus.CLOSED:
+        raise InvalidInput("error.year_closed", year=scope.year.year)
+    criterion = await scope.criterion(criterion_code)
+    period = await scope.period(period_code, now)
+    if period.state is PeriodState.FUTURE:
+        raise InvalidInput("error.period_not_started", period=period.code)
+    if period.state is PeriodState.LOCKED:
+        raise InvalidInput(
+            "error.period_locked", period=period.code, days=scope.year.late_lock_days
+        )
+    value = parse_value(
+        criterion.kind,
+        raw_value,
+        language,
+        percent=criterion.percent,
+        max_points=criterion.max_points,
+    )
+    proposed = scoring.score_leaf(
+        criterion.rule(), bool(value) if criterion.kind is CriterionKind.YES_NO else value
+    )
+    versions = await scope.s.scalar(
+        select(func.max(Report.version)).where(
+            Report.unit_id == scope.seat.unit_id,
+            Report.criterion_id == criterion.id,
+            Report.period_id == period.id,
+        )
+    )
+    return Preview(
+        criterion=criterion,
+        period=period,
+        value=value,
+        proposed=proposed,
+        late=period.state is PeriodState.LATE,
+        next_version=(versions or 0) + 1,
+    )
+
+
+async def submit(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    criterion_code: str,
+    period_code: str | None,
+    raw_value: str,
+    note: str | None,
+    evidence: list[EvidenceIn],
+    evidence_limit: int,
+    language: str,
+    now: datetime,
+) -> Submitted:
+    """Store a new version of the unit's report. Earlier versions are never touched."""
+    scope = await _Scope(session, actor).load()
+    checked = await _preview(scope, criterion_code, period_code, raw_value, language, now)
+    criterion = checked.criterion
+    note = (note or "").strip() or None
+    if note is not None and len(note) > 2000:
+        raise InvalidInput("error.note_too_long", limit=2000)
+    if criterion.kind is CriterionKind.JUDGED and note is None:
+        raise InvalidInput("error.judged_needs_note", code=criterion.code)
+    for item in evidence:
+        check_evidence_size(item.size, evidence_limit)
+    if criterion.evidence_required and not evidence:
+        # Each version stands on its own evidence: a corrected figure needs its proof.
+        raise InvalidInput("error.evidence_required", code=criterion.code)
+    assert actor.user_id is not None  # an officer has a user row
+    report = Report(
+        unit_id=scope.seat.unit_id,
+        criterion_id=criterion.id,
+        period_id=checked.period.id,
+        version=checked.next_version,
+        value=checked.value,
+        proposed_score=checked.proposed,
+        max_points=criterion.max_points,
+        note=note,
+        late=checked.late,
+        reported_by=actor.user_id,
+        reported_at=now,
+    )
+    session.add(report)
+    await session.flush()
+    for item in evidence:
+        session.add(
+            EvidenceFile(
+                report_id=report.id,
+                telegram_file_id=item.telegram_file_id,
+                telegram_file_unique_id=item.telegram_file_unique_id,
+                file_name=item.file_name,
+                mime_type=item.mime_type,
+                size=item.size,
+                stored_path=item.stored_path,
+                created_at=now,
+            )
+        )
+    audit.record(
+        session,
+        now=now,
+        actor=f"tg:{actor.telegram_id}",
+        action="report.submit",
+        entity="report",
+        entity_id=report.id,
+        cluster_id=scope.cluster.id,
+        unit=scope.seat.unit_code,
+        criterion=criterion.code,
+        period=checked.period.code,
+        version=report.version,
+        value=str(checked.value),
+        proposed=str(checked.proposed),
+        late=checked.late,
+        evidence=len(evidence),
+    )
+    await session.commit()
+    return Submitted(preview=checked, report_id=report.id, version=report.version)
+
+
+async def history(
+    session: AsyncSession, actor: Actor, *, criterion_code: str
+) -> tuple[CriterionView, list[VersionView]]:
+    """Every version the unit reported on a criterion this year, newest first."""
+    scope = await _Scope(session, actor).load()
+    criterion = await scope.criterion(criterion_code)
+    rows = (
+        await session.execute(
+            select(Report, Period.code)
+            .join(Period, Period.id == Report.period_id)
+            .where(Report.unit_id == scope.seat.unit_id, Report.criterion_id == criterion.id)
+            .order_by(Report.reported_at.desc(), Report.id.desc())
+        )
+    ).all()
+    ids = [report.id for report, _ in rows]
+    files: dict[int, list[str]] = defaultdict(list)
+    for report_id, name in await session.execute(
+        select(EvidenceFile.report_id, EvidenceFile.file_name)
+        .where(EvidenceFile.report_id.in_(ids))
+        .order_by(EvidenceFile.id)
+    ):
+        files[report_id].append(name)
+    reviews: dict[int, Review] = {}
+    for review in await session.scalars(
+        select(Review).where(Review.report_id.in_(ids)).order_by(Review.reviewed_at, Review.id)
+    ):
+        reviews[review.report_id] = review
+    return criterion, [
+        VersionView(
+            version=report.version,
+            period_code=period_code,
+            value=report.value,
+            proposed=report.proposed_score,
+            late=report.late,
+            note=report.note,
+            reported_at=report.reported_at,
+            reporter=report.reported_by,
+            evidence=files.get(report.id, []),
+            verified=reviews[report.id].verified_score if report.id in reviews else None,
+            review_reason=reviews[report.id].reason if report.id in reviews else None,
+        )
+        for report, period_code in rows
+    ]
