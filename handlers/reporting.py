@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import warnings
@@ -95,7 +96,7 @@ async def _store(
     seat = call.actor.seat
     assert seat is not None
     folder = data.storage_dir / seat.cluster_code / str(seat.year) / seat.unit_code
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     stored = []
     for file_id, unique_id, name, mime, size in drafts:
         reporting.check_evidence_size(size, data.evidence_limit)
@@ -503,6 +504,14 @@ async def timed_out(update: object, context: Context) -> None:
 async def _one_line(
     call: Call, args: list[str], evidence: list[tuple[str, str, str, str | None, int]]
 ) -> None:
+    period_code = None
+    if len(args) >= 3:
+        # An optional leading period code: /baocao Q1 2.1 có reports for Q1 (late, say).
+        codes = {
+            p.code.lower() for p in await reporting.periods(call.session, call.actor, call.now)
+        }
+        if args[0].lower() in codes:
+            period_code, args = args[0], args[1:]
     if len(args) < 2:
         raise InvalidInput("error.one_line_usage")
     code, raw, note = args[0], args[1], " ".join(args[2:]) or None
@@ -511,7 +520,7 @@ async def _one_line(
         call.session,
         call.actor,
         criterion_code=code,
-        period_code=None,
+        period_code=period_code,
         raw_value=raw,
         language=call.t.language,
         now=call.now,
@@ -521,7 +530,7 @@ async def _one_line(
         call.session,
         call.actor,
         criterion_code=code,
-        period_code=None,
+        period_code=period_code,
         raw_value=raw,
         note=note,
         evidence=stored,

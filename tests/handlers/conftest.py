@@ -65,7 +65,10 @@ async def app(
     await application.initialize()
     assert application.post_init is not None
     await application.post_init(application)
+    # Starts the JobQueue as in production (conversation time-outs need it); no polling.
+    await application.start()
     yield application
+    await application.stop()
     assert application.post_shutdown is not None
     await application.post_shutdown(application)
     await application.shutdown()

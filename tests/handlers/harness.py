@@ -16,6 +16,7 @@ from bot.app import ThiduaApp
 
 BOT_ID = 5_000_000
 BOT_USERNAME = "thidua_test_bot"
+FILE_CONTENT = b"%PDF-1.4 evidence"
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Sent:
 @dataclass
 class RecordingRequest(BaseRequest):
     calls: list[Sent] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def initialize(self) -> None:
@@ -53,6 +55,9 @@ class RecordingRequest(BaseRequest):
         connect_timeout: Any = None,
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
+        if "/file/bot" in url:
+            self.downloads.append(url)
+            return 200, FILE_CONTENT
         name = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         self.calls.append(Sent(name, params))
@@ -65,6 +70,13 @@ class RecordingRequest(BaseRequest):
                 "is_bot": True,
                 "first_name": "Thi Đua Bot",
                 "username": BOT_USERNAME,
+            }
+        if name == "getFile":
+            return {
+                "file_id": params["file_id"],
+                "file_unique_id": f"u-{params['file_id']}",
+                "file_size": len(FILE_CONTENT),
+                "file_path": f"documents/{params['file_id']}.pdf",
             }
         if name == "sendMessage":
             chat_id = int(params["chat_id"])
@@ -84,6 +96,12 @@ class RecordingRequest(BaseRequest):
 
     def clear(self) -> None:
         self.calls.clear()
+
+    def buttons(self) -> list[str]:
+        """The callback data of the buttons under the last message sent."""
+        markup = self.sent()[-1].params.get("reply_markup") or {}
+        rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+        return [b.get("callback_data", "") for row in rows for b in row]
 
 
 _update_ids = itertools.count(1)
@@ -160,3 +178,35 @@ def bot_added_to_group(app: ThiduaApp, chat_id: int, by_user: int) -> Update:
         },
     }
     return Update.de_json(payload, app.bot)
+
+
+def document(
+    app: ThiduaApp,
+    user_id: int,
+    file_name: str,
+    *,
+    size: int = 1000,
+    caption: str | None = None,
+    name: str = "Nguyễn Văn An",
+) -> Update:
+    """A document sent in the user's private chat, optionally with a caption."""
+    file_id = f"doc{next(_update_ids)}"
+    data: dict[str, Any] = {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids),
+            "date": 0,
+            "chat": _chat(user_id, user_id, name),
+            "from": _user(user_id, name),
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_name": file_name,
+                "mime_type": "application/pdf",
+                "file_size": size,
+            },
+        },
+    }
+    if caption is not None:
+        data["message"]["caption"] = caption
+    return Update.de_json(data, app.bot)
