@@ -265,3 +265,44 @@ async def test_reports_are_private(
     await app.process_update(message(app, OFFICER, "/baocao 2.1 có", chat_id=-100_1))
 
     assert "tin nhắn riêng" in recorder.texts_to(-100_1)[-1]
+
+
+@pytest.mark.parametrize(
+    ("group", "code", "value", "note", "with_file", "proposed"),
+    [
+        ("5", "5.3", "4", None, True, Decimal(4)),  # count, evidence required
+        ("5", "5.4", "2,5", "Chủ trì hội thi của Cụm", False, Decimal("2.5")),  # judged
+        ("7", "7.3", "1", None, False, Decimal(1)),  # bonus
+        ("8", "8.1", "3", None, False, Decimal(-3)),  # penalty
+    ],
+)
+async def test_the_guided_flow_handles_every_kind(
+    app: ThiduaApp,
+    recorder: RecordingRequest,
+    joined: None,
+    seeded: str,
+    group: str,
+    code: str,
+    value: str,
+    note: str | None,
+    with_file: bool,
+    proposed: Decimal,
+) -> None:
+    await say(app, "/baocao")
+    await press(app, f"rg:{group}")
+    await press(app, f"rc:{code}")
+    await say(app, value)
+    if with_file:
+        await app.process_update(document(app, OFFICER, "minh-chung.pdf"))
+    await press(app, "re:done")
+    if note is None:
+        await press(app, "rn:skip")
+    else:
+        await press(app, "rn:skip")  # a judged item needs its justification
+        assert "cần ghi giải trình" in last(recorder)
+        await say(app, note)
+    await press(app, "rk:ok")
+
+    [report] = await stored_reports(seeded)
+    assert report.proposed_score == proposed
+    assert report.note == note
