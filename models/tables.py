@@ -352,3 +352,70 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]]
+
+
+class ReminderLog(Base):
+    """The ledger of scheduled messages. A row is claimed (inserted) before the message is
+    sent; the unique key makes a second send impossible, across restarts and processes."""
+
+    __tablename__ = "reminder_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    # rule|period|unit|recipient, e.g. "before:3|12|4|555123"
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    recipient_chat_id: Mapped[int] = mapped_column(BigInteger)
+    # claimed → sent | failed | blocked | skipped
+    status: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class LeaderboardPost(Base):
+    """A leaderboard as it was posted, so the next one can show who moved (↑2, ↓1, =)."""
+
+    __tablename__ = "leaderboard_posts"
+    __table_args__ = (Index("ix_leaderboard_posts_cluster_year", "cluster_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    posted_at: Mapped[datetime]
+    # {"<unit_id>": {"rank": 1, "verified": "91.5", "proposed": "93"}}
+    standings: Mapped[dict[str, Any]]
+
+
+class Explanation(Base):
+    """A unit's answer (giải trình) to the chair's review of one of its reports."""
+
+    __tablename__ = "explanations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"))
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class YearResult(Base):
+    """The final ranking and rating of a closed year, kept as published."""
+
+    __tablename__ = "year_results"
+    __table_args__ = (UniqueConstraint("cluster_id", "year", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    proposed_total: Mapped[Decimal]
+    verified_total: Mapped[Decimal]
+    rank: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
