@@ -65,6 +65,12 @@ def register(app: ThiduaApp) -> None:
     for handler in reporting.handlers():
         app.add_handler(handler)
 
+    # Leaderboard, chair summaries, review, export, year close (issue 5): add below.
+    # ISSUE-5-HANDLERS
+
+    # Scheduled reminders and digests (issue 4): add below.
+    # ISSUE-4-HANDLERS
+
     # Last: anything else typed in a private chat gets a pointer to /help.
     app.add_handler(
         MessageHandler(

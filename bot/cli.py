@@ -260,6 +260,11 @@ def revoke_invites(
     typer.echo(t.plain("cli.invites_revoked", count=count))
 
 
+# ISSUE-5-CLI
+
+# ISSUE-6-CLI
+
+
 def main() -> None:
     app(prog_name="thidua")
 

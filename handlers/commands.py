@@ -33,6 +33,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("progress", Permission.VIEW_PROGRESS, vi="tiendo"),
     Command("history", Permission.VIEW_PROGRESS, vi="lichsu"),
     Command("cancel"),
+    # ISSUE-5-COMMANDS
+    # ISSUE-4-COMMANDS
     Command("whoami"),
     Command("lang"),
     Command("linkgroup", Permission.LINK_GROUP, private=False, group=True),
