@@ -78,7 +78,8 @@ class RecordingRequest(BaseRequest):
                 "file_size": len(FILE_CONTENT),
                 "file_path": f"documents/{params['file_id']}.pdf",
             }
-        if name == "sendMessage":
+        if name.startswith("send"):
+            # sendMessage, sendPhoto, sendDocument…: Telegram answers with the Message.
             chat_id = int(params["chat_id"])
             return {
                 "message_id": next(self._ids),
