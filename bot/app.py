@@ -12,7 +12,6 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
-    Update,
 )
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -156,5 +155,3 @@ def build_application(
     register(app)
     return app
 
-
-ALLOWED_UPDATES = Update.ALL_TYPES

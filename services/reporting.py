@@ -365,11 +365,7 @@ class _Scope:
         for report, period_code in (await self.s.execute(query)).all():
             newest[report.criterion_id] = (report, period_code)  # later rows win
         ids = [r.id for r, _ in newest.values()]
-        reviews: dict[int, Review] = {}
-        for review in await self.s.scalars(
-            select(Review).where(Review.report_id.in_(ids)).order_by(Review.reviewed_at, Review.id)
-        ):
-            reviews[review.report_id] = review
+        reviews = await latest_reviews(self.s, ids)
         evidence = dict(
             (
                 await self.s.execute(
@@ -396,6 +392,18 @@ class _Scope:
                 evidence=int(evidence.get(report.id, 0)),
             )
         return out
+
+
+async def latest_reviews(session: AsyncSession, report_ids: list[int]) -> dict[int, Review]:
+    """The newest review of each report (reviews are append-only; the last one stands)."""
+    reviews: dict[int, Review] = {}
+    for review in await session.scalars(
+        select(Review)
+        .where(Review.report_id.in_(report_ids))
+        .order_by(Review.reviewed_at, Review.id)
+    ):
+        reviews[review.report_id] = review
+    return reviews
 
 
 def default_period(periods: list[PeriodView]) -> PeriodView:
@@ -591,11 +599,7 @@ async def history(
         .order_by(EvidenceFile.id)
     ):
         files[report_id].append(name)
-    reviews: dict[int, Review] = {}
-    for review in await session.scalars(
-        select(Review).where(Review.report_id.in_(ids)).order_by(Review.reviewed_at, Review.id)
-    ):
-        reviews[review.report_id] = review
+    reviews = await latest_reviews(session, ids)
     return criterion, [
         VersionView(
             version=report.version,
