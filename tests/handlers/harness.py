@@ -211,3 +211,29 @@ def document(
     if caption is not None:
         data["message"]["caption"] = caption
     return Update.de_json(data, app.bot)
+
+
+def photo(app: ThiduaApp, user_id: int, *, name: str = "Nguyễn Văn An") -> Update:
+    """A photo (three sizes, as Telegram sends them) in the user's private chat."""
+    file_id = f"photo{next(_update_ids)}"
+    sizes = [
+        {
+            "file_id": f"{file_id}-{w}",
+            "file_unique_id": f"u-{file_id}-{w}",
+            "width": w,
+            "height": w,
+            "file_size": w * 100,
+        }
+        for w in (90, 320, 1280)
+    ]
+    data: dict[str, Any] = {
+        "update_id": next(_update_ids),
+        "message": {
+            "message_id": next(_update_ids),
+            "date": 0,
+            "chat": _chat(user_id, user_id, name),
+            "from": _user(user_id, name),
+            "photo": sizes,
+        },
+    }
+    return Update.de_json(data, app.bot)

@@ -20,6 +20,7 @@ from tests.handlers.harness import (
     button,
     document,
     message,
+    photo,
 )
 
 OFFICER = 4001
@@ -306,3 +307,44 @@ async def test_the_guided_flow_handles_every_kind(
     [report] = await stored_reports(seeded)
     assert report.proposed_score == proposed
     assert report.note == note
+
+
+@pytest.mark.parametrize(
+    ("line", "proposed"),
+    [
+        ("/baocao 1.3.2 95,5", Decimal("3.82")),  # quantitative, Vietnamese decimal comma
+        ("/report 1.3.3 có", Decimal(3)),  # yes/no
+        ("/baocao 5.4 2 chủ trì hội thi", Decimal(2)),  # judged with its justification
+        ("/baocao 7.3 3", Decimal(3)),  # bonus, capped at 3
+        ("/baocao 8.2 1", Decimal(-2)),  # penalty: 2 points each
+    ],
+)
+async def test_the_one_line_form_handles_every_kind(
+    app: ThiduaApp,
+    recorder: RecordingRequest,
+    joined: None,
+    seeded: str,
+    line: str,
+    proposed: Decimal,
+) -> None:
+    await say(app, line)
+
+    assert last(recorder).startswith("✅")
+    [report] = await stored_reports(seeded)
+    assert report.proposed_score == proposed
+
+
+async def test_a_photo_is_accepted_as_evidence_in_the_guided_flow(
+    app: ThiduaApp, recorder: RecordingRequest, joined: None, seeded: str
+) -> None:
+    await say(app, "/baocao")
+    await press(app, "rg:5")
+    await press(app, "rc:5.1")
+    await press(app, "rv:có")
+    await app.process_update(photo(app, OFFICER))
+    await press(app, "re:done")
+    await press(app, "rn:skip")
+    await press(app, "rk:ok")
+
+    [file] = await evidence_rows(seeded)
+    assert file.mime_type == "image/jpeg" and file.file_name.endswith(".jpg")
