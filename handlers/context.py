@@ -55,10 +55,24 @@ class ReportDraft:
 
 
 @dataclass
+class ReviewDraft:
+    """A chair's review being composed; nothing is stored until it is confirmed."""
+
+    cluster_code: str
+    unit_code: str | None = None
+    criterion_code: str | None = None
+    report_id: int | None = None  # the version shown: a newer one makes the review stale
+    score_text: str | None = None  # None: verify as proposed
+    reason: str | None = None
+    page: int = 0
+
+
+@dataclass
 class UserData:
     """Per-user conversation state (in memory: an abandoned draft is simply forgotten)."""
 
     draft: ReportDraft | None = None
+    review: ReviewDraft | None = None
 
 
 Context = CallbackContext[ExtBot[None], UserData, dict[Any, Any], BotData]

@@ -313,6 +313,7 @@ class EvidenceFile(Base):
     """A file attached to a report: Telegram's ids to resend it, and the stored copy."""
 
     __tablename__ = "evidence_files"
+    __table_args__ = (Index("ix_evidence_files_report_id", "report_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
@@ -329,6 +330,9 @@ class Review(Base):
     """The chair's verification of a report, append-only: a revision is a new row."""
 
     __tablename__ = "reviews"
+    # Every board finds the newest review of each report: without this, one cluster's
+    # board would scan the reviews of the whole country.
+    __table_args__ = (Index("ix_reviews_report_id", "report_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
@@ -395,6 +399,7 @@ class Explanation(Base):
     """A unit's answer (giải trình) to the chair's review of one of its reports."""
 
     __tablename__ = "explanations"
+    __table_args__ = (Index("ix_explanations_review_id", "review_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id"))

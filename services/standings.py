@@ -1,0 +1,575 @@
+"""Where every unit of a cluster stands for a year, computed for all units at once.
+
+Values are year-to-date, so a unit's standing on a criterion is its newest report version in
+any period of the year (the latest period, then the highest version), as in
+services/reporting. Here it is one set-based query for every unit of one or many clusters,
+and one more for the newest review of each of those versions: never a query per unit or
+per criterion, so a nationwide database (1,000 clusters) answers as fast as one cluster.
+
+The verified total counts only reviews of the newest version: a unit that corrects a
+report after the chair reviewed it needs a new review (the old one stays in history).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import (
+    Cluster,
+    ClusterYear,
+    Criterion,
+    CriterionKind,
+    LeaderboardPost,
+    Membership,
+    Period,
+    Report,
+    Review,
+    Role,
+    Unit,
+    UnitTarget,
+    YearStatus,
+)
+from services import scoring
+
+ZERO = Decimal("0.00")
+EXTRA_KINDS = frozenset({CriterionKind.BONUS, CriterionKind.PENALTY})
+RATING_CODES = ("excellent", "good", "completed", scoring.NOT_COMPLETED)
+
+
+@dataclass(frozen=True)
+class Member:
+    unit_id: int
+    code: str
+    name: str
+    short_name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """An active leaf criterion of the year."""
+
+    id: int
+    code: str
+    name: str
+    kind: CriterionKind
+    max_points: Decimal
+    points_each: Decimal | None
+    target: Decimal | None
+    measure_unit: str | None
+    group_code: str  # the top-level group ("1" for "1.2.3"); its own code when loose
+
+    @property
+    def base(self) -> bool:
+        return self.kind not in EXTRA_KINDS
+
+    def rule(self) -> scoring.LeafRule:
+        return scoring.LeafRule(code=self.code, kind=self.kind, max_points=self.max_points)
+
+
+@dataclass(frozen=True)
+class Group:
+    code: str
+    name: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The newest report of one unit on one criterion, with the newest review of it.
+
+    Boards load only what ranks (`detail=False`); the value, note, time and the review's
+    reason are loaded for the review screens and the export.
+    """
+
+    report_id: int
+    unit_id: int
+    criterion_id: int
+    period_code: str
+    version: int
+    proposed: Decimal
+    late: bool
+    max_points: Decimal | None = None  # the maximum in force when it was reported
+    value: Decimal | None = None
+    note: str | None = None
+    reported_at: datetime | None = None
+    review_id: int | None = None
+    verified: Decimal | None = None
+    reason: str | None = None
+
+    @property
+    def adjusted(self) -> bool:
+        return self.verified is not None and self.verified != self.proposed
+
+
+@dataclass
+class YearData:
+    """One cluster's year: its rules, members, criteria and everyone's newest reports."""
+
+    cluster: Cluster
+    year: ClusterYear
+    members: list[Member] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    leaves: list[Leaf] = field(default_factory=list)
+    outline: list[Group | Leaf] = field(default_factory=list)  # groups and leaves, in order
+    entries: dict[tuple[int, int], Entry] = field(default_factory=dict)
+
+    def entry(self, unit_id: int, criterion_id: int) -> Entry | None:
+        return self.entries.get((unit_id, criterion_id))
+
+    def levels(self) -> list[scoring.RatingLevel]:
+        return rating_levels(self.year.settings)
+
+    @property
+    def tie_rule(self) -> str:
+        return str((self.year.settings.get("rating") or {}).get("tie_rule", "shared"))
+
+
+@dataclass(frozen=True)
+class UnitStanding:
+    member: Member
+    proposed: Decimal
+    verified: Decimal
+    reported: int  # base criteria with a report
+    base_leaves: int
+    unreviewed: int  # newest versions without a review of that version
+    late: int
+    rank: int
+    rating: str
+    previous_rank: int | None  # in the last posted board; None: not on it (or none posted)
+
+    @property
+    def completion(self) -> Decimal:
+        if not self.base_leaves:
+            return Decimal(0)
+        return Decimal(self.reported) / Decimal(self.base_leaves)
+
+    @property
+    def movement(self) -> int | None:
+        """Places gained since the last posted board (+2 up, -1 down); None when new."""
+        return None if self.previous_rank is None else self.previous_rank - self.rank
+
+
+@dataclass(frozen=True)
+class Board:
+    """The leaderboard of a cluster's year: ranked by the verified total."""
+
+    cluster_id: int
+    cluster_code: str
+    cluster_name: str
+    cluster_kind: str
+    language: str
+    timezone: str
+    year: int
+    closed: bool
+    tie_rule: str
+    standings: list[UnitStanding]
+    previous_at: datetime | None  # when the board it is compared with was posted
+    computed_at: datetime
+
+    @property
+    def shared_ranks(self) -> bool:
+        ranks = [s.rank for s in self.standings]
+        return len(ranks) != len(set(ranks))
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a LeaderboardPost keeps: enough to show movement next time."""
+        return {
+            str(s.member.unit_id): {
+                "rank": s.rank,
+                "verified": str(s.verified),
+                "proposed": str(s.proposed),
+            }
+            for s in self.standings
+        }
+
+
+def rating_levels(settings: dict[str, Any]) -> list[scoring.RatingLevel]:
+    """The cluster year's rating thresholds (stored as JSON by the cluster import)."""
+    rating = settings.get("rating") or {}
+    levels = rating.get("levels")
+    if levels is None:
+        # Same defaults as the cluster file (DOMAIN.md's 2025 draft).
+        levels = [
+            {"code": "excellent", "min_total": 90, "min_share": "0.85"},
+            {"code": "good", "min_total": 80, "min_share": "0.8"},
+            {"code": "completed", "min_total": 70, "min_share": "0.7"},
+        ]
+    return [
+        scoring.RatingLevel(
+            code=str(level["code"]),
+            min_total=Decimal(str(level["min_total"])),
+            min_share=Decimal(str(level.get("min_share", 0))),
+        )
+        for level in levels
+        # "not_completed" is what remains below the last level; as a level it adds nothing.
+        if level["code"] != scoring.NOT_COMPLETED
+    ]
+
+
+def _scope(query: Select[Any], cluster_ids: Sequence[int] | None, period_id: int | None) -> Any:
+    if cluster_ids is not None:
+        query = query.where(Period.cluster_id.in_(cluster_ids))
+    if period_id is not None:
+        query = query.where(Report.period_id == period_id)
+    return query
+
+
+def newest_reports_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+) -> Select[Any]:
+    """Each unit's newest report version per criterion (rank 1 of a window), set-based."""
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=(Report.unit_id, Report.criterion_id),
+            order_by=(Period.starts_on.desc(), Report.version.desc()),
+        )
+        .label("rn")
+    )
+    columns: list[Any] = [
+        Report.id.label("report_id"),
+        Report.unit_id,
+        Report.criterion_id,
+        Period.cluster_id,
+        Period.code.label("period_code"),
+        Report.version,
+        Report.proposed_score,
+        Report.late,
+        Report.max_points,
+    ]
+    if detail:
+        columns += [Report.value, Report.note, Report.reported_at]
+    inner = select(*columns, rn).join(Period, Period.id == Report.period_id)
+    sub = _scope(inner.where(Period.year == year), cluster_ids, period_id).subquery("newest")
+    return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
+
+
+def newest_reviews_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+) -> Select[Any]:
+    """The newest review of every reviewed report of the clusters' year, set-based.
+
+    Scoped like the reports rather than by the newest versions' ids, so the database runs
+    the (expensive) newest-version window once; the caller keeps the newest versions'.
+    """
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=Review.report_id,
+            order_by=(Review.reviewed_at.desc(), Review.id.desc()),
+        )
+        .label("rn")
+    )
+    columns: list[Any] = [Review.id, Review.report_id, Review.verified_score]
+    if detail:
+        columns.append(Review.reason)
+    inner = (
+        select(*columns, rn)
+        .join(Report, Report.id == Review.report_id)
+        .join(Period, Period.id == Report.period_id)
+        .where(Period.year == year)
+    )
+    sub = _scope(inner, cluster_ids, period_id).subquery("reviews")
+    return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
+
+
+async def load_years(
+    session: AsyncSession,
+    year: int,
+    cluster_ids: Sequence[int] | None = None,
+    *,
+    period_id: int | None = None,
+    detail: bool = True,
+) -> dict[int, YearData]:
+    """Every listed cluster's year (all clusters when None) with all units' newest reports.
+
+    With `period_id`, only the reports of that period count (a period's export/summary);
+    without `detail`, only what ranks is loaded (values, notes and reasons are not).
+    """
+    head = select(Cluster, ClusterYear).join(
+        ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == year)
+    )
+    if cluster_ids is not None:
+        head = head.where(Cluster.id.in_(cluster_ids))
+    data: dict[int, YearData] = {
+        cluster.id: YearData(cluster=cluster, year=cluster_year)
+        for cluster, cluster_year in (await session.execute(head)).all()
+    }
+    if not data:
+        return {}
+    ids = list(data) if cluster_ids is not None else None
+
+    def scoped(column: Any) -> Any:
+        return true() if ids is None else column.in_(ids)
+
+    members = (
+        select(
+            Membership.cluster_id,
+            Membership.role,
+            Unit.id,
+            Unit.code,
+            Unit.name,
+            Unit.short_name,
+        )
+        .join(Unit, Unit.id == Membership.unit_id)
+        .where(Membership.year == year, scoped(Membership.cluster_id))
+        .order_by(Membership.cluster_id, Unit.code)
+    )
+    for cluster_id, role, unit_id, code, name, short_name in await session.execute(members):
+        if cluster_id in data:
+            data[cluster_id].members.append(Member(unit_id, code, name, short_name, role))
+
+    criteria = (
+        select(
+            Criterion.cluster_id,
+            Criterion.id,
+            Criterion.code,
+            Criterion.name,
+            Criterion.kind,
+            Criterion.max_points,
+            Criterion.points_each,
+            Criterion.target,
+            Criterion.measure_unit,
+        )
+        .where(Criterion.year == year, Criterion.active.is_(True), scoped(Criterion.cluster_id))
+        .order_by(Criterion.cluster_id, Criterion.position)
+    )
+    for row in await session.execute(criteria):
+        cluster_id, cid, code, name, kind, max_points, points_each, target, measure = row
+        if cluster_id not in data:
+            continue
+        if kind is CriterionKind.GROUP:
+            group = Group(code, name, code.count("."))
+            data[cluster_id].groups.append(group)
+            data[cluster_id].outline.append(group)
+            continue
+        leaf = Leaf(
+            id=cid,
+            code=code,
+            name=name,
+            kind=kind,
+            max_points=max_points or ZERO,
+            points_each=points_each,
+            target=target,
+            measure_unit=measure,
+            group_code=code.split(".")[0],
+        )
+        data[cluster_id].leaves.append(leaf)
+        data[cluster_id].outline.append(leaf)
+
+    by_report: dict[int, tuple[YearData, Entry]] = {}
+    newest = newest_reports_query(ids, year, period_id, detail=detail)
+    for row in (await session.execute(newest)).mappings():
+        year_data = data.get(row["cluster_id"])
+        if year_data is None:
+            continue
+        proposed = row["proposed_score"]
+        by_report[row["report_id"]] = (
+            year_data,
+            Entry(
+                report_id=row["report_id"],
+                unit_id=row["unit_id"],
+                criterion_id=row["criterion_id"],
+                period_code=row["period_code"],
+                version=row["version"],
+                proposed=proposed if proposed is not None else ZERO,
+                late=row["late"],
+                max_points=row["max_points"],
+                value=row.get("value"),
+                note=row.get("note"),
+                reported_at=row.get("reported_at"),
+            ),
+        )
+    reviews = newest_reviews_query(ids, year, period_id, detail=detail)
+    for row in (await session.execute(reviews)).mappings():
+        found = by_report.get(row["report_id"])
+        if found is not None:  # a review of an older version stays in history only
+            year_data, entry = found
+            by_report[row["report_id"]] = (
+                year_data,
+                replace(
+                    entry,
+                    review_id=row["id"],
+                    verified=row["verified_score"],
+                    reason=row.get("reason"),
+                ),
+            )
+    active = {leaf.id for year_data in data.values() for leaf in year_data.leaves}
+    for year_data, entry in by_report.values():
+        # A report on a retired criterion stays in history but no longer counts.
+        if entry.criterion_id in active:
+            year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
+    return data
+
+
+async def unit_targets(
+    session: AsyncSession, criterion_ids: Sequence[int]
+) -> dict[tuple[int, int], Decimal]:
+    """(criterion, unit) → the unit's own target, for quantitative criteria."""
+    rows = await session.execute(
+        select(UnitTarget.criterion_id, UnitTarget.unit_id, UnitTarget.target).where(
+            UnitTarget.criterion_id.in_(criterion_ids)
+        )
+    )
+    return {(cid, uid): target for cid, uid, target in rows}
+
+
+@dataclass(frozen=True)
+class Totals:
+    proposed: Decimal
+    verified: Decimal
+    verified_scores: dict[str, Decimal]
+    reported: int
+    base_leaves: int
+    unreviewed: int
+    late: int
+
+
+def unit_totals(data: YearData, unit_id: int) -> Totals:
+    """A unit's proposed and verified totals over the year's active leaves."""
+    rules = [leaf.rule() for leaf in data.leaves]
+    proposed: dict[str, Decimal] = {}
+    verified: dict[str, Decimal] = {}
+    reported = unreviewed = late = 0
+    for leaf in data.leaves:
+        entry = data.entry(unit_id, leaf.id)
+        if entry is None:
+            continue
+        proposed[leaf.code] = entry.proposed
+        if entry.verified is not None:
+            verified[leaf.code] = entry.verified
+        else:
+            unreviewed += 1
+        if leaf.base:
+            reported += 1
+        if entry.late:
+            late += 1
+    return Totals(
+        proposed=scoring.total(rules, proposed),
+        verified=scoring.total(rules, verified),
+        verified_scores=verified,
+        reported=reported,
+        base_leaves=sum(1 for leaf in data.leaves if leaf.base),
+        unreviewed=unreviewed,
+        late=late,
+    )
+
+
+def build_board(
+    data: YearData,
+    now: datetime,
+    previous: dict[str, Any] | None = None,
+    previous_at: datetime | None = None,
+) -> Board:
+    """Rank every member by verified total (ties share a rank) and rate them."""
+    rules = [leaf.rule() for leaf in data.leaves]
+    levels = data.levels()
+    totals = {m.unit_id: unit_totals(data, m.unit_id) for m in data.members}
+    ranks = scoring.rank({m.code: totals[m.unit_id].verified for m in data.members})
+    standings = []
+    for m in data.members:
+        t = totals[m.unit_id]
+        before = (previous or {}).get(str(m.unit_id))
+        standings.append(
+            UnitStanding(
+                member=m,
+                proposed=t.proposed,
+                verified=t.verified,
+                reported=t.reported,
+                base_leaves=t.base_leaves,
+                unreviewed=t.unreviewed,
+                late=t.late,
+                rank=ranks[m.code],
+                rating=scoring.rate(t.verified, rules, t.verified_scores, levels),
+                previous_rank=int(before["rank"]) if before else None,
+            )
+        )
+    # Within a shared rank the higher proposal shows first, then the code: stable, and it
+    # says nothing the numbers do not.
+    standings.sort(key=lambda s: (s.rank, -s.proposed, s.member.code))
+    cluster = data.cluster
+    return Board(
+        cluster_id=cluster.id,
+        cluster_code=cluster.code,
+        cluster_name=cluster.name,
+        cluster_kind=cluster.kind.value,
+        language=cluster.language,
+        timezone=cluster.timezone,
+        year=data.year.year,
+        closed=data.year.status is YearStatus.CLOSED,
+        tie_rule=data.tie_rule,
+        standings=standings,
+        previous_at=previous_at,
+        computed_at=now,
+    )
+
+
+async def last_posts(
+    session: AsyncSession, year: int, cluster_ids: Sequence[int] | None
+) -> dict[int, LeaderboardPost]:
+    """The newest posted board of each cluster's year."""
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=LeaderboardPost.cluster_id,
+            order_by=(LeaderboardPost.posted_at.desc(), LeaderboardPost.id.desc()),
+        )
+        .label("rn")
+    )
+    inner = select(LeaderboardPost.id, rn).where(LeaderboardPost.year == year)
+    if cluster_ids is not None:
+        inner = inner.where(LeaderboardPost.cluster_id.in_(cluster_ids))
+    sub = inner.subquery()
+    posts = await session.scalars(
+        select(LeaderboardPost).where(LeaderboardPost.id.in_(select(sub.c.id).where(sub.c.rn == 1)))
+    )
+    return {post.cluster_id: post for post in posts}
+
+
+async def boards(
+    session: AsyncSession, year: int, cluster_ids: Sequence[int] | None, now: datetime
+) -> dict[int, Board]:
+    """The leaderboards of many clusters (all when None) for one year, in a few queries."""
+    data = await load_years(session, year, cluster_ids, detail=False)
+    posts = await last_posts(session, year, cluster_ids)
+    out = {}
+    for cluster_id, year_data in data.items():
+        post = posts.get(cluster_id)
+        out[cluster_id] = build_board(
+            year_data,
+            now,
+            post.standings if post else None,
+            post.posted_at if post else None,
+        )
+    return out
+
+
+def group_scores(data: YearData, unit_id: int, verified: bool) -> dict[str, Decimal]:
+    """A unit's sum per top-level group (penalties negative), for the summary sheet."""
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for leaf in data.leaves:
+        entry = data.entry(unit_id, leaf.id)
+        if entry is None:
+            continue
+        score = entry.verified if verified else entry.proposed
+        if score is None:
+            continue
+        sums[leaf.group_code] += -abs(score) if leaf.kind is CriterionKind.PENALTY else score
+    return dict(sums)
