@@ -1,0 +1,283 @@
+"""Reminders on a real database: who is due what at a given clock, the ledger that lets each
+message out once (across restarts and concurrent claims), skipping what the bot missed, the
+chair's nudge and the deadlines view."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from models.db import session_factory
+from models.tables import AuditEntry, ReminderLog, User
+from services import onboarding, reminders
+from services.access import Actor
+from services.errors import InvalidInput, PermissionDenied
+from services.reminders import Due, Kind, Status
+from services.reporting import PeriodState
+from tests.factories import officer, report_everything, seed_examples
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+CHAIR, VICE, BDINH, BDINH2, PYEN = 3201, 3202, 3203, 3204, 3205
+TN_CHAIR = 3301
+GROUP = -100_555
+NOT_CHASED = {"STC-BDINH", "STC-PYEN", "STC-QNAM", "STC-QNGAI"}
+
+
+def local(y: int, m: int, d: int, hh: int = 8, mm: int = 30) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=HCM)
+
+
+@pytest.fixture
+async def cum6(session: AsyncSession) -> dict[str, Actor]:
+    """Cụm 6 with officers in four units (two in Bình Định) and its group linked; the
+    other two members (Khánh Hòa, Ninh Thuận) have nobody in the bot."""
+    await seed_examples(session)
+    actors = {
+        "chair": await officer(session, CHAIR, "STC-QNAM"),
+        "vice": await officer(session, VICE, "STC-QNGAI"),
+        "bdinh": await officer(session, BDINH, "STC-BDINH"),
+        "bdinh2": await officer(session, BDINH2, "STC-BDINH"),
+        "pyen": await officer(session, PYEN, "STC-PYEN"),
+    }
+    await onboarding.link_group(
+        session, actors["chair"], chat_id=GROUP, cluster_code=None, now=local(2024, 5, 10)
+    )
+    return actors
+
+
+def sent_to(items: list[Due]) -> set[tuple[str, int]]:
+    return {(d.rule, d.chat_id) for d in items}
+
+
+async def send_all(session: AsyncSession, items: list[Due], now: datetime) -> int:
+    """What the sender does, minus Telegram: claim each, then mark it sent."""
+    sent = 0
+    for item in items:
+        if await reminders.claim(session, item, now):
+            await reminders.finish(session, item.key, Status.SENT, now)
+            sent += 1
+    return sent
+
+
+async def test_seven_days_before_every_officer_of_a_missing_unit_and_the_group(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    plan = await reminders.plan(session, local(2024, 6, 28))
+    assert sent_to(plan.due) == {
+        ("before:7", CHAIR),
+        ("before:7", VICE),
+        ("before:7", BDINH),
+        ("before:7", BDINH2),
+        ("before:7", PYEN),
+        ("group_missing:7", GROUP),
+    }
+    [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
+    # The group hears of units, not people: all six members are missing everything.
+    assert [g.unit_name for g in group.gaps] == sorted(g.unit_name for g in group.gaps)
+    assert len(group.gaps) == 6 and group.members == 6
+    [bdinh] = [d for d in plan.due if d.chat_id == BDINH]
+    assert bdinh.gaps[0].unit_name == "Bình Định" and bdinh.period is not None
+    assert bdinh.period.code == "Q2" and bdinh.days_left == 7 and bdinh.language == "vi"
+    assert len(bdinh.gaps[0].missing) == bdinh.gaps[0].total > 0
+
+
+async def test_a_unit_that_reported_every_base_criterion_is_not_chased(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await report_everything(session, "STC-PYEN", "Q2")  # bonus and penalty never count
+    codes = await report_everything(session, "STC-BDINH", "Q2", leave_out=("1.1.1",))
+    plan = await reminders.plan(session, local(2024, 7, 2))
+    chats = {d.chat_id for d in plan.due if d.kind is Kind.BEFORE}
+    assert PYEN not in chats and {BDINH, BDINH2} <= chats
+    [bdinh] = [d for d in plan.due if d.chat_id == BDINH]
+    assert [c.code for c in bdinh.gaps[0].missing] == ["1.1.1"]
+    assert bdinh.gaps[0].total == len(codes) + 1
+    [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
+    assert "Phú Yên" not in {g.unit_name for g in group.gaps}
+
+
+async def test_nothing_is_due_outside_the_schedule(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    assert (await reminders.plan(session, local(2024, 6, 28, 7, 59))).due == []
+    assert (await reminders.plan(session, local(2024, 7, 3, 9))).due == []  # between offsets
+    assert (await reminders.plan(session, local(2024, 6, 29, 9))).due == []  # Saturday
+
+
+async def test_each_message_is_claimed_once_and_a_restart_sends_nothing_new(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 4)
+    first = await reminders.plan(session, now)
+    assert await send_all(session, first.due, now) == len(first.due) == 6
+    again = await reminders.plan(session, now)  # the same process, or one just restarted
+    assert again.due == []
+    assert not await reminders.claim(session, first.due[0], now)
+    rows = list(await session.scalars(select(ReminderLog)))
+    assert len(rows) == 6 and {r.status for r in rows} == {"sent"}
+    assert {r.rule for r in rows} == {"before:1", "group_missing:1"}
+
+
+async def test_concurrent_claims_from_separate_connections_let_exactly_one_through(
+    engine: AsyncEngine, session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 4)
+    plan = await reminders.plan(session, now)
+    factory = session_factory(engine)
+
+    async def claim_all() -> int:
+        won = 0
+        async with factory() as own:
+            for item in plan.due:
+                won += await reminders.claim(own, item, now)
+        return won
+
+    results = await asyncio.gather(*(claim_all() for _ in range(4)))
+    assert sum(results) == len(plan.due)
+    count = len(list(await session.scalars(select(ReminderLog.dedup_key))))
+    assert count == len(plan.due)
+
+
+async def test_a_message_is_due_until_the_end_of_its_working_day_then_skipped(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    late_same_day = await reminders.plan(session, local(2024, 7, 2, 16, 50))
+    assert {d.rule for d in late_same_day.due} == {"before:3", "group_missing:3"}
+
+    next_morning = await reminders.plan(session, local(2024, 7, 3, 9))
+    assert next_morning.due == []
+    assert {d.rule for d in next_morning.expired} >= {"before:3", "group_missing:3"}
+    skipped = await reminders.record_skipped(session, next_morning.expired, local(2024, 7, 3, 9))
+    assert skipped == len(next_morning.expired)
+    rows = list(await session.scalars(select(ReminderLog)))
+    assert {r.status for r in rows} == {"skipped"}
+    assert all(r.sent_at is None and r.detail for r in rows)
+    assert (await reminders.plan(session, local(2024, 7, 3, 9))).expired == []
+
+
+async def test_after_the_deadline_overdue_escalation_and_summary_go_to_the_right_people(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await report_everything(session, "STC-QNAM", "Q2")
+    plan = await reminders.plan(session, local(2024, 7, 8))  # Monday after Friday's deadline
+    got = sent_to(plan.due)
+    assert {c for r, c in got if r == "overdue:1"} == {VICE, BDINH, BDINH2, PYEN}
+    assert {c for r, c in got if r == "escalate"} == {CHAIR, VICE}
+    assert {c for r, c in got if r == "period_summary"} == {CHAIR}
+    [escalation] = [d for d in plan.due if d.kind is Kind.ESCALATE and d.chat_id == CHAIR]
+    assert "Quảng Nam" not in {g.unit_name for g in escalation.gaps}
+    assert len(escalation.gaps) == 5 and escalation.days_left == -3
+    # Monday is also the weekly leaderboard in the linked group.
+    assert ("leaderboard:2024-W28", GROUP) in got
+
+
+async def test_after_the_last_overdue_day_nobody_is_chased(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    plan = await reminders.plan(session, local(2024, 7, 11))
+    assert not [d for d in plan.due if d.kind in (Kind.BEFORE, Kind.OVERDUE)]
+
+
+async def test_an_unreachable_officer_is_skipped_and_the_chair_is_told_once(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 2)
+    notices = await reminders.mark_unreachable(session, BDINH, now)
+    assert [(d.kind, d.chat_id, d.subject_unit) for d in notices] == [
+        (Kind.UNREACHABLE, CHAIR, "Sở Tài chính tỉnh Bình Định")
+    ]
+    assert await send_all(session, notices, now) == 1
+    assert await reminders.mark_unreachable(session, BDINH, now) == []
+    user = await session.scalar(select(User).where(User.telegram_id == BDINH))
+    assert user is not None and user.reachable is False
+    chats = {d.chat_id for d in (await reminders.plan(session, now)).due}
+    assert BDINH not in chats and BDINH2 in chats
+    actions = list(await session.scalars(select(AuditEntry.action)))
+    assert actions.count("user.unreachable") == 1
+
+
+async def test_when_the_chairs_own_officer_blocks_the_bot_the_vice_chair_is_told(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    notices = await reminders.mark_unreachable(session, CHAIR, local(2024, 7, 2))
+    assert [d.chat_id for d in notices] == [VICE]
+
+
+async def test_the_chairs_nudge_reaches_missing_units_once_a_day(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await report_everything(session, "STC-PYEN", "Q2")
+    now = local(2024, 6, 3, 10)
+    nudge = await reminders.nudge(session, cum6["chair"], now)
+    assert nudge.period.code == "Q2" and nudge.state is PeriodState.OPEN
+    assert sent_to(nudge.items) == {
+        ("nudge:2024-06-03", chat) for chat in (CHAIR, VICE, BDINH, BDINH2, GROUP)
+    }
+    assert nudge.officers == 4 and nudge.group and nudge.already == 0
+    assert set(nudge.unreached) == {"Khánh Hòa", "Ninh Thuận"}
+    await send_all(session, nudge.items, now)
+
+    again = await reminders.nudge(session, cum6["vice"], local(2024, 6, 3, 15))
+    assert again.items == [] and again.already == 5
+    tomorrow = await reminders.nudge(session, cum6["chair"], local(2024, 6, 4, 9))
+    assert len(tomorrow.items) == 5
+    assert (
+        len([a for a in await session.scalars(select(AuditEntry.action)) if a == "reminders.nudge"])
+        == 2
+    )
+
+
+async def test_only_the_chair_vice_chair_and_admins_may_nudge(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        await reminders.nudge(session, cum6["bdinh"], local(2024, 6, 3))
+    assert refused.value.key == "error.forbidden"
+    admin = Actor(telegram_id=1, user_id=None, language=None, is_admin=True, seat=None)
+    with pytest.raises(InvalidInput):
+        await reminders.nudge(session, admin, local(2024, 6, 3))
+    assert (await reminders.nudge(session, admin, local(2024, 6, 3), "cum6-stc")).items
+
+
+async def test_deadlines_show_the_coming_ones_and_what_the_unit_still_misses(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await report_everything(session, "STC-BDINH", "Q1")
+    await report_everything(session, "STC-BDINH", "Q2", leave_out=("1.1.1", "1.1.2"))
+    view = await reminders.deadlines(session, cum6["bdinh"], local(2024, 5, 10, 10))
+    assert view.unit_name == "Sở Tài chính tỉnh Bình Định" and view.year == 2024
+    by_code = {line.period.code: line for line in view.lines}
+    assert list(by_code) == ["Q1", "Q2", "Q3", "Q4"]  # Q1 is late for others, still open
+    assert by_code["Q1"].state is PeriodState.LATE and by_code["Q1"].gap is None
+    assert by_code["Q1"].late_units == 5
+    q2 = by_code["Q2"]
+    assert q2.state is PeriodState.OPEN and q2.gap is not None
+    assert [c.code for c in q2.gap.missing] == ["1.1.1", "1.1.2"]
+    assert q2.next_reminder == datetime(2024, 6, 28, 8, 0, tzinfo=HCM)
+    assert by_code["Q3"].next_reminder == datetime(2024, 9, 27, 8, 0, tzinfo=HCM)
+
+
+async def test_tay_ninh_reminds_on_the_saturday_worked_for_the_april_holidays(
+    session: AsyncSession,
+) -> None:
+    await seed_examples(session)
+    await officer(session, TN_CHAIR, "TN-CTHUE", "KHOI-TW-TNINH")
+    saturday = datetime(2024, 5, 4, 7, 45, tzinfo=HCM)
+    assert date(2024, 5, 4).weekday() == 5
+    plan = await reminders.plan(session, saturday)
+    assert sent_to(plan.due) == {("before:3", TN_CHAIR)}
+    [item] = plan.due
+    assert item.period is not None and item.period.code == "T04"
+
+
+async def test_a_closed_year_is_never_chased(session: AsyncSession, cum6: dict[str, Actor]) -> None:
+    from models.tables import ClusterYear, YearStatus
+
+    await session.execute(update(ClusterYear).values(status=YearStatus.CLOSED))
+    await session.commit()
+    assert (await reminders.plan(session, local(2024, 6, 28))).due == []

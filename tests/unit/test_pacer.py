@@ -1,0 +1,96 @@
+"""The batch pacer keeps Telegram's limits on an injected clock: evenly spaced overall, one
+message a second per private chat, one per three seconds per group, none during a pause."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handlers.jobs import Limits, Runtime, _spread
+from services.reminders import Due, Kind
+
+EPS = 1e-9
+MOMENT = datetime(2024, 7, 4, 1, 0, tzinfo=UTC)
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+def paced(chats: list[int], limits: Limits) -> list[tuple[float, int]]:
+    time = FakeTime()
+    rt = Runtime(limits=limits, monotonic=time.monotonic, sleep=time.sleep)
+
+    async def run() -> list[tuple[float, int]]:
+        out = []
+        for chat in chats:
+            await rt.pacer.turn(chat)
+            out.append((time.now, chat))
+        return out
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([11, 12, 13, 14, -100, -200]), min_size=1, max_size=60))
+def test_turns_respect_the_overall_and_per_chat_limits(chats: list[int]) -> None:
+    limits = Limits(per_second=25)
+    turns = paced(chats, limits)
+    for (t1, _), (t2, _) in pairwise(turns):
+        assert t2 - t1 >= 1 / 25 - EPS
+    last: dict[int, float] = {}
+    for moment, chat in turns:
+        if chat in last:
+            gap = limits.group_gap if chat < 0 else limits.private_gap
+            assert moment - last[chat] >= gap - EPS
+        last[chat] = moment
+
+
+def test_distinct_chats_go_out_at_the_overall_rate_and_no_slower() -> None:
+    turns = paced(list(range(1, 101)), Limits(per_second=25))
+    assert abs((turns[-1][0] - turns[0][0]) - 99 / 25) < 1e-6
+
+
+def test_a_pause_holds_every_later_turn() -> None:
+    time = FakeTime()
+    rt = Runtime(monotonic=time.monotonic, sleep=time.sleep)
+
+    async def run() -> float:
+        await rt.pacer.turn(1)
+        rt.pacer.pause(30)
+        start = time.now
+        await rt.pacer.turn(2)
+        return time.now - start
+
+    assert asyncio.run(run()) >= 30
+
+
+def test_messages_to_one_chat_are_spread_through_the_batch() -> None:
+    def due(chat: int, n: int) -> Due:
+        return Due(
+            key=f"k{chat}-{n}",
+            rule="r",
+            kind=Kind.BEFORE,
+            cluster_id=1,
+            cluster_name="c",
+            cluster_kind="cum",
+            timezone="Asia/Ho_Chi_Minh",
+            chat_id=chat,
+            language="vi",
+            due_at=MOMENT,
+            until=MOMENT,
+        )
+
+    items = [due(1, 1), due(1, 2), due(1, 3), due(2, 1), due(3, 1)]
+    assert [d.key for d in _spread(items)] == ["k1-1", "k2-1", "k3-1", "k1-2", "k1-3"]
