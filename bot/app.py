@@ -31,11 +31,14 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.settings import Settings, SettingsError
-from handlers import onboarding, reporting
+from handlers import chair, leaderboard, onboarding, reporting, review
 from handlers.commands import menu
 from handlers.common import on_error
 from handlers.context import BotData, Context, UserData, utc_now
 from handlers.i18n import LANGUAGES, texts
+from handlers.jobs import schedule as schedule_reminders
+from handlers.limits import batch_aware
+from handlers.reminders import handlers as reminder_handlers
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
 
@@ -66,9 +69,17 @@ def register(app: ThiduaApp) -> None:
 
     # Leaderboard, chair summaries, review, export, year close (issue 5): add below.
     # ISSUE-5-HANDLERS
+    # The review conversation comes before the catch-all below, which would otherwise
+    # swallow the scores and reasons typed inside it.
+    for handler in [*leaderboard.handlers(), *review.handlers(), *chair.handlers()]:
+        app.add_handler(handler)
 
     # Scheduled reminders and digests (issue 4): add below.
     # ISSUE-4-HANDLERS
+    for handler in reminder_handlers():
+        app.add_handler(handler)
+    # One repeating job with a fixed id; the schedules themselves are rows in our tables.
+    schedule_reminders(app)
 
     # Last: anything else typed in a private chat gets a pointer to /help.
     app.add_handler(
@@ -143,7 +154,8 @@ def build_application(
         .base_file_url(settings.telegram.base_file_url)
         .defaults(Defaults(tzinfo=tz, parse_mode=ParseMode.HTML))
         .context_types(ContextTypes(bot_data=BotData, user_data=UserData))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Replies retry a RetryAfter here; reminder batches obey it themselves (jobs.py).
+        .rate_limiter(batch_aware(AIORateLimiter(max_retries=3)))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -154,4 +166,3 @@ def build_application(
     app.bot_data.__dict__.update(bot_data.__dict__)
     register(app)
     return app
-

@@ -14,6 +14,7 @@ from telegram import Bot, Update
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.i18n import Texts, texts
+from models.backup import BackupError, backup_name, backup_sqlite, prune_backups, sqlite_path
 from models.db import create_engine, session_factory
 from models.migrate import current_revision, upgrade
 from services import clusters, invites
@@ -86,14 +87,31 @@ def _fail(t: Texts, err: DomainError) -> typer.Exit:
 
 
 @app.command()
-def run() -> None:
-    """Chạy bot (polling). Start the bot."""
+def run(
+    webhook: Annotated[
+        bool, typer.Option("--webhook", help="Receive updates by webhook (docs/deploy.md)")
+    ] = False,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="Public https:// URL Telegram posts to")
+    ] = None,
+    listen: Annotated[str | None, typer.Option(help="Address the webhook server binds")] = None,
+    port: Annotated[int | None, typer.Option(help="Port the webhook server binds")] = None,
+    url_path: Annotated[str | None, typer.Option(help="Path updates are posted to")] = None,
+) -> None:
+    """Chạy bot (polling, hoặc webhook với --webhook). Start the bot."""
     settings = _settings()
     setup_logging(settings.app.log_level, settings.telegram.token)
     t = texts(settings.app.language)
     if settings.telegram.token is None:
         typer.echo(t.plain("cli.no_token"), err=True)
         raise typer.Exit(2)
+    options = (webhook_url, listen, port, url_path)
+    if not webhook and any(o is not None for o in options):
+        typer.echo(t.plain("ops.webhook_options_alone"), err=True)
+        raise typer.Exit(2)
+    if webhook:
+        _run_webhook(settings, t, url=webhook_url, listen=listen, port=port, path=url_path)
+        return
     from bot.app import build_application  # heavy import, only when running
 
     application = build_application(settings)
@@ -262,7 +280,129 @@ def revoke_invites(
 
 # ISSUE-5-CLI
 
+
+@app.command("leaderboard")
+def leaderboard_command(
+    cluster: Annotated[str, typer.Argument(help="Cluster code")],
+    year: Annotated[int | None, typer.Option(help="Year (default: the working year)")] = None,
+) -> None:
+    """In bảng xếp hạng của Cụm. Print the cluster's leaderboard."""
+    from handlers.leaderboard import board_table  # imports matplotlib: only when asked
+    from services.leaderboard import board_by_code
+
+    settings = _settings()
+    t = texts(settings.app.language)
+    try:
+        board = _with_session(settings, lambda s: board_by_code(s, cluster, _now(), year))
+    except DomainError as err:
+        raise _fail(t, err) from None
+    head = "lb.final_head" if board.closed else "lb.head"
+    typer.echo(t.text(head, year=board.year, cluster=board.cluster_name))
+    typer.echo(t.text("lb.legend", when=t.datetime(board.computed_at, settings.app.tz)))
+    typer.echo("")
+    typer.echo(board_table(t, board, ratings=board.closed))
+
+
+@app.command("export")
+def export_command(
+    cluster: Annotated[str, typer.Argument(help="Cluster code")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .xlsx file to write")],
+    year: Annotated[int | None, typer.Option(help="Year (default: the working year)")] = None,
+    period: Annotated[
+        str | None, typer.Option(help="One period only, e.g. Q2 or T05 (default: the year)")
+    ] = None,
+) -> None:
+    """Xuất bảng điểm Excel. Export the scoring workbook (.xlsx)."""
+    from services.clusters import get_cluster
+    from services.export import ExportFile, build_export
+
+    settings = _settings()
+    t = texts(settings.app.language)
+
+    async def work(session: Session) -> ExportFile:
+        found = await get_cluster(session, cluster)
+        return await build_export(session, found, year=year, period_code=period, now=_now())
+
+    try:
+        made = _with_session(settings, work)
+    except DomainError as err:
+        raise _fail(t, err) from None
+    output.write_bytes(made.content)
+    typer.echo(t.plain("cli.exported", path=str(output), units=made.units, year=made.year))
+
+
 # ISSUE-6-CLI
+
+
+def _run_webhook(
+    settings: Settings,
+    t: Texts,
+    *,
+    url: str | None,
+    listen: str | None,
+    port: int | None,
+    path: str | None,
+) -> None:
+    """`thidua run --webhook`: the same Application behind the ASGI app of bot/webhook.py."""
+    from bot.app import build_application  # heavy imports, only when running
+    from bot.webhook import WebhookConfig, serve
+
+    try:
+        config = WebhookConfig.from_settings(settings, url=url, listen=listen, port=port, path=path)
+    except SettingsError as exc:
+        typer.echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(serve(build_application(settings), config))
+
+
+@app.command()
+def backup(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File, or directory for a timestamped copy (default: backups/ by the database)",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(min=1, help="Then keep only the newest N timestamped backups there"),
+    ] = None,
+) -> None:
+    """Sao lưu CSDL SQLite, kể cả khi bot đang chạy. Back up the SQLite database (online)."""
+    settings = _settings()
+    t = texts(settings.app.language)
+    source = sqlite_path(settings.database.url)
+    if source is None:
+        typer.echo(t.plain("ops.backup_postgres"), err=True)
+        raise typer.Exit(2)
+    if not source.is_file():
+        typer.echo(t.plain("ops.backup_missing", path=source), err=True)
+        raise typer.Exit(1)
+    target = output if output is not None else source.parent / "backups"
+    timestamped = output is None or target.is_dir()
+    if timestamped:
+        target = target / backup_name(source, _now())
+    if target.exists():
+        typer.echo(t.plain("ops.backup_exists", path=target), err=True)
+        raise typer.Exit(1)
+    try:
+        done = backup_sqlite(source, target)
+    except BackupError as exc:
+        typer.echo(t.plain("ops.backup_failed", detail=str(exc)), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        t.plain(
+            "ops.backup_done",
+            source=source,
+            target=done.path,
+            size=t.number(done.size / 1_000_000, 1),
+        )
+    )
+    if keep is not None and timestamped:
+        removed = prune_backups(target.parent, source, keep)
+        typer.echo(t.plain("ops.backup_pruned", count=len(removed), keep=keep))
 
 
 def main() -> None:

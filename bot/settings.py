@@ -7,13 +7,22 @@ SecretStr, so it never lands in a committed file or a log line.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +32,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 DEFAULT_CONFIG = Path("config.toml")
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 LANGUAGES = ("vi", "en")
 
 _toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
@@ -58,6 +68,19 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     # Used for invite links; when empty the CLI asks Telegram (getMe) for it.
     bot_username: str = ""
+    # Webhook mode (`thidua run --webhook`); the CLI options override these.
+    # The public HTTPS URL Telegram posts updates to (given to setWebhook at start-up).
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_path: str = "/telegram"
+    # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; environment only, like the token.
+    webhook_secret: SecretStr | None = None
+    # Several workers: the base URL of every worker (same list, same order, on each) and this
+    # worker's place in it. Each update is handled by the worker its chat belongs to, so a
+    # guided /report flow (kept in memory) always meets the worker that holds its draft.
+    webhook_workers: list[str] = Field(default_factory=list)
+    webhook_worker_index: int = Field(default=0, ge=0)
 
     @field_validator("token")
     @classmethod
@@ -65,6 +88,45 @@ class TelegramSettings(_Section):
         if value is not None and ":" not in value.get_secret_value():
             raise ValueError("does not look like a bot token from @BotFather (<digits>:<secret>)")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not _SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters: letters A-Z a-z, digits, _ and -")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram only posts to HTTPS)")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or value == "/healthz":
+            raise ValueError("must start with / and must not be /healthz")
+        return value
+
+    @field_validator("webhook_workers")
+    @classmethod
+    def _worker_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r}: each worker is a base URL, e.g. http://10.0.0.11:8443")
+        return value
+
+    @model_validator(mode="after")
+    def _worker_index(self) -> Self:
+        if self.webhook_workers and self.webhook_worker_index >= len(self.webhook_workers):
+            raise ValueError(
+                f"webhook_worker_index {self.webhook_worker_index} is not a position in "
+                f"webhook_workers (0-{len(self.webhook_workers) - 1})"
+            )
+        return self
 
 
 class AppSettings(_Section):
@@ -171,6 +233,11 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             raise SettingsError(
                 f"{path}: telegram.token: keep the token out of files; "
                 "set the environment variable THIDUA_TELEGRAM__TOKEN instead"
+            )
+        if "webhook_secret" in telegram:
+            raise SettingsError(
+                f"{path}: telegram.webhook_secret: keep secrets out of files; "
+                "set the environment variable THIDUA_TELEGRAM__WEBHOOK_SECRET instead"
             )
     # Where a bad value may have come from: the file (if any) and the environment.
     where = f"{path} / environment" if path_or_none else "environment"

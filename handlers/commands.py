@@ -34,7 +34,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("history", Permission.VIEW_PROGRESS, vi="lichsu"),
     Command("cancel"),
     # ISSUE-5-COMMANDS
+    Command("leaderboard", Permission.VIEW_LEADERBOARD, group=True, vi="bxh"),
+    Command("summary", Permission.VIEW_SUMMARY, vi="tonghop"),
+    Command("review", Permission.REVIEW, vi="thamdinh"),
+    Command("explain", Permission.REPORT, vi="giaitrinh"),
+    Command("export", Permission.EXPORT, vi="xuat"),
+    Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
+    Command("handover", Permission.HANDOVER, vi="bangiao"),
     # ISSUE-4-COMMANDS
+    Command("remind", Permission.REMIND, group=True, vi="nhacnho"),
+    Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),
     Command("whoami"),
     Command("lang"),
     Command("linkgroup", Permission.LINK_GROUP, private=False, group=True),

@@ -40,3 +40,65 @@ async def officer(
     person = Person(telegram_id=telegram_id, full_name=f"Cán bộ {unit}", username=None)
     await onboarding.join(session, person, issued.token, NOW)
     return await resolve_actor(session, telegram_id, admins)
+
+
+async def report_everything(
+    session: AsyncSession,
+    unit: str,
+    period: str,
+    *,
+    cluster: str = "CUM6-STC",
+    year: int = 2024,
+    leave_out: tuple[str, ...] = (),
+) -> list[str]:
+    """Mark a unit as having reported every base criterion (not bonus or penalty) of a period,
+    except `leave_out`, by writing report rows directly; returns the codes reported."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from models.tables import Cluster, Criterion, CriterionKind, Period, Report, Unit, User
+
+    cluster_row = await session.scalar(select(Cluster).where(Cluster.code == cluster))
+    unit_row = await session.scalar(select(Unit).where(Unit.code == unit))
+    assert cluster_row is not None and unit_row is not None
+    period_row = await session.scalar(
+        select(Period).where(
+            Period.cluster_id == cluster_row.id, Period.year == year, Period.code == period
+        )
+    )
+    assert period_row is not None
+    reporter = await session.scalar(select(User.id).order_by(User.id).limit(1))
+    assert reporter is not None, "needs at least one user (an officer) in the database"
+    criteria = await session.scalars(
+        select(Criterion).where(
+            Criterion.cluster_id == cluster_row.id,
+            Criterion.year == year,
+            Criterion.active.is_(True),
+            Criterion.kind.not_in(
+                [CriterionKind.GROUP, CriterionKind.BONUS, CriterionKind.PENALTY]
+            ),
+        )
+    )
+    done = []
+    for criterion in criteria:
+        if criterion.code in leave_out:
+            continue
+        session.add(
+            Report(
+                unit_id=unit_row.id,
+                criterion_id=criterion.id,
+                period_id=period_row.id,
+                version=1,
+                value=Decimal(1),
+                proposed_score=Decimal(0),
+                max_points=criterion.max_points,
+                note=None,
+                late=False,
+                reported_by=reporter,
+                reported_at=NOW,
+            )
+        )
+        done.append(criterion.code)
+    await session.commit()
+    return done

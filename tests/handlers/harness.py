@@ -237,3 +237,63 @@ def photo(app: ThiduaApp, user_id: int, *, name: str = "Nguyễn Văn An") -> Up
         },
     }
     return Update.de_json(data, app.bot)
+
+
+@dataclass
+class FlakyRequest(RecordingRequest):
+    """A RecordingRequest that answers like Telegram under trouble, for chosen chats: 403 for
+    a user who blocked the bot, 429 (RetryAfter) or a time-out a given number of times, and
+    "migrated" for a group that became a supergroup."""
+
+    blocked: set[int] = field(default_factory=set)
+    throttled: dict[int, int] = field(default_factory=dict)  # chat -> 429s still to answer
+    timeouts: dict[int, int] = field(default_factory=dict)  # chat -> time-outs still to raise
+    migrated: dict[int, int] = field(default_factory=dict)  # group -> its new supergroup id
+    retry_after: int = 7
+    refused: list[Sent] = field(default_factory=list)
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
+        chat = int(params["chat_id"]) if name.startswith("send") and "chat_id" in params else None
+        if chat is not None and chat in self.blocked:
+            self.refused.append(Sent(name, params))
+            body = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"}
+            return 403, json.dumps(body).encode()
+        if chat is not None and self.throttled.get(chat, 0) > 0:
+            self.throttled[chat] -= 1
+            self.refused.append(Sent(name, params))
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {self.retry_after}",
+                "parameters": {"retry_after": self.retry_after},
+            }
+            return 429, json.dumps(body).encode()
+        if chat is not None and chat in self.migrated:
+            self.refused.append(Sent(name, params))
+            body = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": self.migrated[chat]},
+            }
+            return 400, json.dumps(body).encode()
+        if chat is not None and self.timeouts.get(chat, 0) > 0:
+            from telegram.error import TimedOut  # here: the harness above stays as it was
+
+            self.timeouts[chat] -= 1
+            self.refused.append(Sent(name, params))
+            raise TimedOut("simulated time-out")
+        return await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )

@@ -1,0 +1,169 @@
+"""The update path: report updates through the real Application (bot.app.build_application,
+every handler, one unit of work per update on a SQLite file), next to a bare echo
+Application in the same run: the framework's own floor.
+
+    .venv/bin/python -m bench.bench_update_path [--quick]
+
+Each update goes through `Application.process_update` (routing, the conversation handler,
+use_case, the service, the reply) with a request that answers at once, so the figures are
+the bot's own cost per update, without the network. PTB's AIORateLimiter is switched off in
+both applications: it holds replies to Telegram's 30 messages/s by design and would
+measure only itself (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bench._botkit import (
+    NOW,
+    TOKEN,
+    RecordingRequest,
+    emit,
+    percentile,
+    progress,
+    seed,
+    text_update,
+)
+from bot.app import ThiduaApp, build_application
+from bot.settings import Settings
+
+BENCH = "update_path"
+OFFICER = 4242
+_statements = [0]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(*_: Any) -> None:
+    _statements[0] += 1
+
+
+async def _timed(
+    app: Application[Any, Any, Any, Any, Any, Any], updates: list[dict[str, Any]]
+) -> tuple[float, list[float]]:
+    """Total seconds and per-update milliseconds of processing `updates` one after another."""
+    latencies = []
+    began = time.perf_counter()
+    for data in updates:
+        update = Update.de_json(data, app.bot)
+        start = time.perf_counter()
+        await app.process_update(update)
+        latencies.append((time.perf_counter() - start) * 1000)
+    return time.perf_counter() - began, latencies
+
+
+def _report(case: str, total: float, latencies: list[float], note: str) -> None:
+    emit(BENCH, case, "updates_per_s", len(latencies) / total, "1/s", note)
+    emit(BENCH, case, "p50", percentile(latencies, 0.50), "ms", note)
+    emit(BENCH, case, "p99", percentile(latencies, 0.99), "ms", note)
+    progress(
+        f"  {case}: {len(latencies) / total:,.0f}/s, p50 {percentile(latencies, 0.5):.2f} ms, "
+        f"p99 {percentile(latencies, 0.99):.2f} ms"
+    )
+
+
+async def _run_app(
+    app: Application[Any, Any, Any, Any, Any, Any],
+    work: Callable[[], Awaitable[None]],
+) -> None:
+    # Application.run_polling's order, without the updater: initialize, post_init, start.
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    await app.start()
+    try:
+        await work()
+    finally:
+        await app.stop()
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
+async def echo_floor(n: int) -> None:
+    """A bare Application: one handler that answers the text back."""
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(update.effective_message.text or "")
+
+    request = RecordingRequest()
+    app = ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request).build()
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+
+    async def work() -> None:
+        await _timed(app, [text_update(OFFICER, "/warm") for _ in range(50)])
+        updates = [text_update(OFFICER, f"/baocao 1.1.3 {80 + i % 20}") for i in range(n)]
+        total, latencies = await _timed(app, updates)
+        assert request.sent >= n
+        _report("echo_application", total, latencies, "bare PTB Application: the floor")
+
+    await _run_app(app, work)
+
+
+async def thidua(n: int, folder: Path) -> None:
+    url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+    await seed(url, OFFICER)
+    settings = Settings.model_validate(
+        {
+            "database": {"url": url, "migrate_on_start": False},
+            "telegram": {"token": TOKEN, "bot_username": "bench_bot"},
+            "app": {"storage_dir": str(folder / "storage")},
+        }
+    )
+    request = RecordingRequest()
+    app: ThiduaApp = build_application(settings, request=request, clock=lambda: NOW)
+    # See the module docstring: the production limiter caps sends at 30/s by design.
+    app.bot._rate_limiter = None
+
+    async def work() -> None:
+        await _timed(app, [text_update(OFFICER, f"/baocao 1.1.3 {70 + i}") for i in range(20)])
+        reports = [text_update(OFFICER, f"/baocao 1.1.3 {80 + i % 20}") for i in range(n)]
+        sent_before, statements_before = request.sent, _statements[0]
+        total, latencies = await _timed(app, reports)
+        assert request.sent - sent_before == n, "every report must be answered"
+        _report("report_one_line", total, latencies, "vs echo_application")
+        per_update = (_statements[0] - statements_before) / n
+        emit(BENCH, "report_one_line", "sql_per_update", per_update, "count", "SQL statements")
+
+        views = [text_update(OFFICER, "/tiendo") for _ in range(max(10, n // 5))]
+        statements_before = _statements[0]
+        total, latencies = await _timed(app, views)
+        _report("progress_view", total, latencies, "vs echo_application")
+        per_update = (_statements[0] - statements_before) / len(views)
+        emit(BENCH, "progress_view", "sql_per_update", per_update, "count", "SQL statements")
+
+        flow = []
+        for _ in range(max(5, n // 20)):
+            flow += [text_update(OFFICER, "/baocao"), text_update(OFFICER, "/cancel")]
+        total, latencies = await _timed(app, flow)
+        _report("guided_open_cancel", total, latencies, "vs echo_application")
+
+    await _run_app(app, work)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer updates (a smoke run)")
+    parser.add_argument("-n", type=int, default=None, help="report updates (default 2000)")
+    args = parser.parse_args()
+    n = args.n or (200 if args.quick else 2000)
+    progress(f"update path: {n} report updates, SQLite file, in-process Application")
+    asyncio.run(echo_floor(n))
+    with tempfile.TemporaryDirectory(prefix="thidua-bench-") as tmp:
+        asyncio.run(thidua(n, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

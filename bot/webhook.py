@@ -1,0 +1,303 @@
+"""Webhook mode: a small ASGI app (Starlette, served by uvicorn) in front of the Application.
+
+PTB's built-in webhook server cannot serve a health route, so this follows PTB's
+customwebhookbot example: Telegram posts updates to `path`, checked against the secret token,
+and they go onto the Application's update queue, handled exactly as in polling mode.
+
+- `GET /healthz` answers 200 with a small JSON when the database answers and the bot runs,
+  503 otherwise (and while stopping, so a proxy stops sending work here).
+- SIGTERM/SIGINT: uvicorn stops accepting requests and finishes those in flight; then
+  `Application.stop()` handles every update still queued and waits for running jobs, so an
+  update Telegram was told we accepted (200) is never dropped.
+- Several workers (`telegram.webhook_workers`): each update belongs to the worker chosen by
+  its chat id; a worker that receives another's update passes it on. A chat's updates thus
+  always meet the same worker, which holds the guided /report flow's draft in memory. If the
+  owner does not answer, the update is handled where it arrived (the flow may restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import Update
+
+from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bot.app import ThiduaApp
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Marks an update passed on by another worker, so it is never passed on twice.
+FORWARDED_HEADER = "X-Thidua-Forwarded"
+# Telegram's updates are a few kilobytes; anything this large is not from Telegram.
+MAX_BODY = 1024 * 1024
+# How long uvicorn waits for requests in flight when asked to stop.
+GRACEFUL_S = 30
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    listen: str
+    port: int
+    path: str
+    secret: str
+    workers: tuple[str, ...] = ()
+    index: int = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        url: str | None = None,
+        listen: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+    ) -> WebhookConfig:
+        """The settings, overridden by command-line options; SettingsError names what is
+        missing or wrong."""
+        tg = settings.telegram
+        # The options go through the same checks as the settings file.
+        try:
+            checked = tg.model_validate(
+                {
+                    **tg.model_dump(),
+                    "webhook_url": url if url is not None else tg.webhook_url,
+                    "webhook_listen": listen if listen is not None else tg.webhook_listen,
+                    "webhook_port": port if port is not None else tg.webhook_port,
+                    "webhook_path": path if path is not None else tg.webhook_path,
+                }
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise SettingsError(f"telegram.{key}: {message}") from None
+        if not checked.webhook_url:
+            raise SettingsError(
+                "telegram.webhook_url: not set (--webhook-url https://… or "
+                "THIDUA_TELEGRAM__WEBHOOK_URL): Telegram needs the public URL to post to"
+            )
+        if tg.webhook_secret is None:
+            raise SettingsError(
+                "telegram.webhook_secret: not set (THIDUA_TELEGRAM__WEBHOOK_SECRET); "
+                "without it anyone who finds the URL could post updates"
+            )
+        return cls(
+            url=checked.webhook_url,
+            listen=checked.webhook_listen,
+            port=checked.webhook_port,
+            path=checked.webhook_path,
+            secret=tg.webhook_secret.get_secret_value(),
+            workers=tuple(w.rstrip("/") for w in tg.webhook_workers),
+            index=tg.webhook_worker_index,
+        )
+
+
+class WebhookServer:
+    """The HTTP side of webhook mode: receives updates, answers health checks."""
+
+    def __init__(
+        self, app: ThiduaApp, config: WebhookConfig, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.stopping = False
+        # Used only to pass updates to the worker that owns their chat.
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        self._secret = config.secret.encode()
+
+    def asgi(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(self.config.path, self.receive, methods=["POST"]),
+                Route("/healthz", self.health, methods=["GET"]),
+            ]
+        )
+
+    def _secret_ok(self, request: Request) -> bool:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        return hmac.compare_digest(given, self._secret)
+
+    def owner(self, update: Update) -> int | None:
+        """The worker this update's chat belongs to (None with a single worker)."""
+        if not self.config.workers:
+            return None
+        chat = update.effective_chat or update.effective_user
+        if chat is None:
+            return None
+        return chat.id % len(self.config.workers)
+
+    async def receive(self, request: Request) -> Response:
+        """An update from Telegram (or from another worker)."""
+        if not self._secret_ok(request):
+            client = request.client.host if request.client else "?"
+            log.warning("webhook: refused a request from %s: wrong or missing secret", client)
+            return PlainTextResponse("forbidden", status_code=403)
+        if self.stopping:
+            # Telegram retries later: another worker, or this one after its restart.
+            return PlainTextResponse("stopping", status_code=503)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            data: Any = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.de_json(data, self.app.bot)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("webhook: refused a malformed update: %s", exc)
+            return PlainTextResponse("bad update", status_code=400)
+        owner = self.owner(update)
+        if (
+            owner is not None
+            and owner != self.config.index
+            and FORWARDED_HEADER not in request.headers
+            and await self._pass_on(owner, body, update.update_id)
+        ):
+            return Response(status_code=200)
+        await self.app.update_queue.put(update)
+        return Response(status_code=200)
+
+    async def _pass_on(self, owner: int, body: bytes, update_id: int) -> bool:
+        url = self.config.workers[owner] + self.config.path
+        try:
+            answer = await self.client.post(
+                url,
+                content=body,
+                headers={
+                    SECRET_HEADER: self.config.secret,
+                    FORWARDED_HEADER: str(self.config.index),
+                    "Content-Type": "application/json",
+                },
+            )
+        except httpx.HTTPError as exc:
+            log.warning(
+                "webhook: worker %d unreachable (%s); update %d handled here", owner, exc, update_id
+            )
+            return False
+        if answer.status_code != 200:
+            log.warning(
+                "webhook: worker %d answered %d; update %d handled here",
+                owner,
+                answer.status_code,
+                update_id,
+            )
+            return False
+        return True
+
+    async def _database_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(3):
+                async with self.app.bot_data.session_factory()() as session:
+                    await session.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("health: the database does not answer: %r", exc)
+            return False
+        return True
+
+    async def health(self, request: Request) -> Response:
+        """Liveness and readiness for the proxy or the service manager."""
+        database = await self._database_ok()
+        ok = database and self.app.running and not self.stopping
+        status = "ok" if ok else "stopping" if self.stopping else "unavailable"
+        body = {
+            "status": status,
+            "database": "ok" if database else "unreachable",
+            "bot": self.app.bot.username,
+            "worker": self.config.index,
+            "queued_updates": self.app.update_queue.qsize(),
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@contextmanager
+def _stop_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT outside uvicorn's own watch (start-up, draining) ask for a stop instead
+    of killing the process half-way; uvicorn re-raises the signal it handled when it returns,
+    which lands here too."""
+
+    def noted(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info("webhook: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, noted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def serve(app: ThiduaApp, config: WebhookConfig) -> None:
+    """Start the Application, register the webhook, serve until SIGTERM/SIGINT, then finish
+    every accepted update before shutting down (the order of PTB's run_webhook)."""
+    web = WebhookServer(app, config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web.asgi(),
+            host=config.listen,
+            port=config.port,
+            log_config=None,  # our logging set-up (with token redaction) applies
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_S,
+        )
+    )
+    stop = asyncio.Event()
+    with _stop_signals(stop):
+        await app.initialize()
+        try:
+            if app.post_init is not None:
+                await app.post_init(app)
+            # Every worker registers the same URL; Telegram treats that as a no-op. The
+            # webhook is not deleted on stop: other workers may still be serving it.
+            await app.bot.set_webhook(
+                url=config.url,
+                secret_token=config.secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            await app.start()
+            try:
+                if not stop.is_set():
+                    log.info(
+                        "webhook: listening on http://%s:%d%s (Telegram posts to %s)",
+                        config.listen,
+                        config.port,
+                        config.path,
+                        config.url,
+                    )
+                    await server.serve()
+            finally:
+                web.stopping = True
+                log.info("webhook: finishing %d queued updates", app.update_queue.qsize())
+                await app.stop()
+                if app.post_stop is not None:
+                    await app.post_stop(app)
+        finally:
+            await web.client.aclose()
+            await app.shutdown()
+            if app.post_shutdown is not None:
+                await app.post_shutdown(app)
+    log.info("webhook: stopped")
