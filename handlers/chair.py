@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from handlers.common import Call, use_case
+from handlers.common import Call, button, use_case
 from handlers.context import Context
 from handlers.i18n import Html, Texts, texts
 from handlers.leaderboard import board_table, movement, send_rendered
@@ -27,10 +27,6 @@ EXPORT_COMMANDS = ["export", "xuat"]
 CLOSE_COMMANDS = ["closeyear", "ketthucnam"]
 HANDOVER_COMMANDS = ["handover", "bangiao"]
 LOWEST_CRITERIA = 5
-
-
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=data)
 
 
 def _percent(part: int, whole: int) -> int:
@@ -192,8 +188,8 @@ async def close_command(call: Call) -> None:
     keyboard = InlineKeyboardMarkup(
         [
             [
-                _button(t.raw("close.confirm"), f"yc:{board.cluster_id}:{board.year}"),
-                _button(t.raw("close.cancel"), "yx"),
+                button(t.raw("close.confirm"), f"yc:{board.cluster_id}:{board.year}"),
+                button(t.raw("close.cancel"), "yx"),
             ]
         ]
     )
@@ -253,10 +249,10 @@ async def handover_command(call: Call) -> None:
     t = call.t
     role = _role_word(t, plan.cluster_kind, "chair")
     rows = [
-        [_button(c.short_name, f"hoc:{plan.cluster_id}:{plan.to_year}:{c.unit_id}")]
+        [button(c.short_name, f"hoc:{plan.cluster_id}:{plan.to_year}:{c.unit_id}")]
         for c in plan.candidates
     ]
-    rows.append([_button(t.raw("close.cancel"), "hox")])
+    rows.append([button(t.raw("close.cancel"), "hox")])
     text = [*_plan_text(t, plan), t("handover.choose_chair", role=role, year=plan.to_year)]
     await call.reply(Html("\n".join(text)), InlineKeyboardMarkup(rows))
 
@@ -318,14 +314,12 @@ async def handover_button(call: Call) -> None:
         [chair_id] = ids
         chair = plan.candidate(chair_id)
         rows = [
-            [_button(c.short_name, f"hov:{cluster_id}:{to_year}:{chair_id}:{c.unit_id}")]
+            [button(c.short_name, f"hov:{cluster_id}:{to_year}:{chair_id}:{c.unit_id}")]
             for c in plan.candidates
             if c.unit_id != chair_id
         ]
-        rows.append(
-            [_button(t.raw("handover.no_vice"), f"hov:{cluster_id}:{to_year}:{chair_id}:0")]
-        )
-        rows.append([_button(t.raw("close.cancel"), "hox")])
+        rows.append([button(t.raw("handover.no_vice"), f"hov:{cluster_id}:{to_year}:{chair_id}:0")])
+        rows.append([button(t.raw("close.cancel"), "hox")])
         await call.reply(
             t(
                 "handover.choose_vice",
@@ -355,11 +349,11 @@ async def handover_button(call: Call) -> None:
     keyboard = InlineKeyboardMarkup(
         [
             [
-                _button(
+                button(
                     t.raw("handover.confirm_button"),
                     f"hok:{cluster_id}:{to_year}:{chair_id}:{vice_id}",
                 ),
-                _button(t.raw("close.cancel"), "hox"),
+                button(t.raw("close.cancel"), "hox"),
             ]
         ]
     )

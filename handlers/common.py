@@ -11,14 +11,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 
 from handlers.context import Context
 from handlers.i18n import Html, Texts, texts
 from services.access import Actor, resolve_actor
 from services.errors import DomainError
-from services.onboarding import Person
+from services.onboarding import Person, mark_reachable
 from services.uow import Session
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,11 @@ class Call:
         await self.context.bot.send_message(self.chat_id, text, reply_markup=keyboard)
 
 
+def button(text: str, data: str) -> InlineKeyboardButton:
+    """An inline button carrying callback data."""
+    return InlineKeyboardButton(text, callback_data=data)
+
+
 def error_text(t: Texts, err: DomainError) -> Html:
     params: dict[str, object] = {
         key: t.number(value) if isinstance(value, Decimal) else value
@@ -92,6 +97,8 @@ def use_case(
         data = context.bot_data
         async with data.session_factory()() as session:
             actor = await resolve_actor(session, user.id, data.admins)
+            if not actor.reachable:
+                await mark_reachable(session, user.id, data.clock())
             call = Call(
                 update=update,
                 context=context,

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import InlineKeyboardMarkup, Message
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -21,7 +21,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from handlers.common import Call, use_case
+from handlers.common import Call, button, use_case
 from handlers.context import Context, ReportDraft
 from handlers.i18n import Html
 from handlers.render import (
@@ -57,10 +57,6 @@ def _draft(call: Call) -> ReportDraft:
 def _drop_draft(call: Call) -> None:
     if call.context.user_data is not None:
         call.context.user_data.draft = None
-
-
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=data)
 
 
 def _evidence(message: Message | None) -> tuple[str, str, str, str | None, int] | None:
@@ -127,7 +123,7 @@ async def _show_groups(call: Call) -> int:
         done = sum(1 for ln in lines if ln.latest is not None)
         rows.append(
             [
-                _button(
+                button(
                     f"{group.code}. {short(group.name, 40)} ({done}/{len(lines)})",
                     f"rg:{group.code}",
                 )
@@ -137,14 +133,14 @@ async def _show_groups(call: Call) -> int:
     for line in loose:
         rows.append(
             [
-                _button(
+                button(
                     f"{mark(line.latest)} {line.criterion.code} {short(line.criterion.name, 40)}",
                     f"rc:{line.criterion.code}",
                 )
             ]
         )
     rows.append(
-        [_button(t.raw("report.other_period"), "rp"), _button(t.raw("report.cancel_button"), "rx")]
+        [button(t.raw("report.other_period"), "rp"), button(t.raw("report.cancel_button"), "rx")]
     )
     text = Html(
         "\n".join(
@@ -207,7 +203,7 @@ async def choose(call: Call) -> int | None:
         year = (call.actor.seat.year if call.actor.seat else None) or 0
         rows = [
             [
-                _button(
+                button(
                     f"{period_label(t, p.code, year)} · {t.raw('period.short.' + p.state.value)}",
                     f"rpp:{p.code}",
                 )
@@ -228,14 +224,14 @@ async def choose(call: Call) -> int | None:
         )
         rows = [
             [
-                _button(
+                button(
                     f"{mark(ln.latest)} {ln.criterion.code} {short(ln.criterion.name, 45)}",
                     f"rc:{ln.criterion.code}",
                 )
             ]
             for ln in _group_lines(sheet, group)
         ]
-        rows.append([_button(t.raw("report.back"), "rb")])
+        rows.append([button(t.raw("report.back"), "rb")])
         await call.reply(t("report.choose_criterion", group=group), InlineKeyboardMarkup(rows))
         return CHOOSE
     if data.startswith("rc:"):
@@ -282,7 +278,7 @@ async def _ask_value(call: Call, code: str) -> int:
     if c.kind is CriterionKind.YES_NO:
         parts.append(t("report.ask_yes_no"))
         keyboard = InlineKeyboardMarkup(
-            [[_button(t.raw("value.yes"), "rv:có"), _button(t.raw("value.no"), "rv:không")]]
+            [[button(t.raw("value.yes"), "rv:có"), button(t.raw("value.no"), "rv:không")]]
         )
     else:
         target = t.number(c.target) if c.target is not None else "—"
@@ -323,7 +319,7 @@ async def _ask_evidence(call: Call, checked: Preview) -> int:
     )
     await call.reply(
         t(key, proposed=t.number(checked.proposed), max=t.number(checked.criterion.max_points)),
-        InlineKeyboardMarkup([[_button(t.raw("report.skip"), "re:done")]]),
+        InlineKeyboardMarkup([[button(t.raw("report.skip"), "re:done")]]),
     )
     return EVIDENCE
 
@@ -360,7 +356,7 @@ async def evidence_sent(call: Call) -> int | None:
     t = call.t
     await call.reply(
         t("report.evidence_received", name=item[2], count=len(draft.evidence)),
-        InlineKeyboardMarkup([[_button(t.raw("report.continue"), "re:done")]]),
+        InlineKeyboardMarkup([[button(t.raw("report.continue"), "re:done")]]),
     )
     return EVIDENCE
 
@@ -378,7 +374,7 @@ async def evidence_done(call: Call) -> int | None:
         await call.reply(t("report.ask_note_required"))
     else:
         await call.reply(
-            t("report.ask_note"), InlineKeyboardMarkup([[_button(t.raw("report.skip"), "rn:skip")]])
+            t("report.ask_note"), InlineKeyboardMarkup([[button(t.raw("report.skip"), "rn:skip")]])
         )
     return NOTE
 
@@ -403,7 +399,7 @@ async def _confirm(call: Call) -> int:
     if checked.late:
         lines.append(t("report.confirm_late"))
     keyboard = InlineKeyboardMarkup(
-        [[_button(t.raw("report.send"), "rk:ok"), _button(t.raw("report.cancel_button"), "rk:no")]]
+        [[button(t.raw("report.send"), "rk:ok"), button(t.raw("report.cancel_button"), "rk:no")]]
     )
     await call.reply(Html("\n".join(lines)), keyboard)
     return CONFIRM
@@ -559,17 +555,17 @@ def _progress_keyboard(
 ) -> InlineKeyboardMarkup:
     t = call.t
     toggle = (
-        _button(t.raw("progress.show_year"), f"pg:y:{period}:0")
+        button(t.raw("progress.show_year"), f"pg:y:{period}:0")
         if scope == "p"
-        else _button(t.raw("progress.show_period"), f"pg:p:{period}:0")
+        else button(t.raw("progress.show_period"), f"pg:p:{period}:0")
     )
     row = []
     if page > 0:
-        row.append(_button("◀", f"pg:{scope}:{period}:{page - 1}"))
+        row.append(button("◀", f"pg:{scope}:{period}:{page - 1}"))
     row.append(toggle)
     if page < pages - 1:
-        row.append(_button("▶", f"pg:{scope}:{period}:{page + 1}"))
-    return InlineKeyboardMarkup([row, [_button(t.raw("progress.report_now"), "rnow")]])
+        row.append(button("▶", f"pg:{scope}:{period}:{page + 1}"))
+    return InlineKeyboardMarkup([row, [button(t.raw("progress.report_now"), "rnow")]])
 
 
 async def _show_progress(call: Call, scope: str, period: str | None, page: int) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
@@ -22,7 +22,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from handlers.common import Call, use_case
+from handlers.common import Call, button, use_case
 from handlers.context import Context, ReviewDraft
 from handlers.i18n import Html, Texts, texts
 from handlers.render import short
@@ -39,10 +39,6 @@ END = ConversationHandler.END
 REVIEW_COMMANDS = ["review", "thamdinh"]
 EXPLAIN_COMMANDS = ["explain", "giaitrinh"]
 PAGE = 10
-
-
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=data)
 
 
 def _draft(call: Call) -> ReviewDraft:
@@ -94,7 +90,7 @@ async def _show_units(call: Call, cluster_code: str | None) -> int:
     t = call.t
     rows = [
         [
-            _button(
+            button(
                 f"{u.member.short_name} · {u.pending}/{u.reported} "
                 + t.raw("review.pending_short"),
                 f"tvu:{u.member.code}",
@@ -102,7 +98,7 @@ async def _show_units(call: Call, cluster_code: str | None) -> int:
         ]
         for u in view.units
     ]
-    rows.append([_button(t.raw("review.cancel_button"), "tvx")])
+    rows.append([button(t.raw("review.cancel_button"), "tvx")])
     await call.reply(t("review.choose_unit", year=view.year), InlineKeyboardMarkup(rows))
     return CHOOSE
 
@@ -117,7 +113,7 @@ async def _show_items(call: Call, page: int = 0) -> int:
     if not view.items:
         await call.reply(
             t("review.nothing_reported", unit=view.member.short_name),
-            InlineKeyboardMarkup([[_button(t.raw("review.back"), "tvb")]]),
+            InlineKeyboardMarkup([[button(t.raw("review.back"), "tvb")]]),
         )
         return CHOOSE
     pages = -(-len(view.items) // PAGE)
@@ -125,7 +121,7 @@ async def _show_items(call: Call, page: int = 0) -> int:
     draft.page = page
     rows = [
         [
-            _button(
+            button(
                 f"{status_mark(i.entry)} {i.leaf.code} {short(i.leaf.name, 40)}",
                 f"tvc:{i.leaf.code}",
             )
@@ -134,10 +130,10 @@ async def _show_items(call: Call, page: int = 0) -> int:
     ]
     nav = []
     if page > 0:
-        nav.append(_button("◀", f"tvp:{page - 1}"))
-    nav.append(_button(t.raw("review.back"), "tvb"))
+        nav.append(button("◀", f"tvp:{page - 1}"))
+    nav.append(button(t.raw("review.back"), "tvb"))
     if page < pages - 1:
-        nav.append(_button("▶", f"tvp:{page + 1}"))
+        nav.append(button("▶", f"tvp:{page + 1}"))
     rows.append(nav)
     pending = sum(1 for i in view.items if i.entry.verified is None)
     await call.reply(
@@ -200,8 +196,8 @@ async def _show_item(call: Call, criterion_code: str) -> int:
     t = call.t
     keyboard = InlineKeyboardMarkup(
         [
-            [_button(t.raw("review.keep"), "tvk"), _button(t.raw("review.adjust"), "tva")],
-            [_button(t.raw("review.back"), f"tvp:{draft.page}")],
+            [button(t.raw("review.keep"), "tvk"), button(t.raw("review.adjust"), "tva")],
+            [button(t.raw("review.back"), f"tvp:{draft.page}")],
         ]
     )
     await call.reply(detail_text(t, detail, _tz(call)), keyboard)
@@ -241,7 +237,7 @@ async def _confirm(call: Call) -> int:
         reason=draft.reason or "—",
     )
     keyboard = InlineKeyboardMarkup(
-        [[_button(t.raw("review.save"), "tvok"), _button(t.raw("review.cancel_button"), "tvx")]]
+        [[button(t.raw("review.save"), "tvok"), button(t.raw("review.cancel_button"), "tvx")]]
     )
     await call.reply(text, keyboard)
     return CONFIRM
@@ -394,7 +390,7 @@ async def score_typed(call: Call) -> int | None:
     else:
         await call.reply(
             t("review.ask_reason_optional"),
-            InlineKeyboardMarkup([[_button(t.raw("review.skip"), "tvr")]]),
+            InlineKeyboardMarkup([[button(t.raw("review.skip"), "tvr")]]),
         )
     return REASON
 

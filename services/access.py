@@ -84,6 +84,8 @@ class Actor:
     language: str | None
     is_admin: bool
     seat: Seat | None
+    # False once Telegram refused a message to them (they blocked the bot).
+    reachable: bool = True
 
     def role_in(self, cluster_id: int) -> AccessRole | None:
         if self.is_admin:
@@ -174,4 +176,5 @@ async def resolve_actor(session: AsyncSession, telegram_id: int, admins: frozens
         language=user.language if user else None,
         is_admin=telegram_id in admins,
         seat=seat,
+        reachable=user.reachable if user else True,
     )

@@ -52,6 +52,16 @@ async def upsert_user(session: AsyncSession, person: Person, now: datetime) -> U
     return user
 
 
+async def mark_reachable(session: AsyncSession, telegram_id: int, now: datetime) -> None:
+    """Someone who had blocked the bot wrote to it again: reminders reach them again."""
+    await session.execute(
+        update(User)
+        .where(User.telegram_id == telegram_id, User.reachable.is_(False))
+        .values(reachable=True, updated_at=now)
+    )
+    await session.commit()
+
+
 @dataclass(frozen=True)
 class JoinResult:
     seat: Seat

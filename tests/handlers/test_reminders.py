@@ -302,6 +302,14 @@ async def test_an_officer_who_blocked_the_bot_is_marked_and_the_chair_told_once(
     statuses = Counter((r.rule, r.status) for r in await ledger(seeded))
     assert statuses[("before:7", "blocked")] == 1 and statuses[("unreachable:3", "sent")] == 1
 
+    # Writing to the bot again means they unblocked it: reminders reach them again.
+    recorder.blocked.discard(BDINH)
+    await app.process_update(message(app, BDINH, "/help"))
+    async with session_factory(engine)() as session:
+        back = await session.scalar(select(User).where(User.telegram_id == BDINH))
+    await engine.dispose()
+    assert back is not None and back.reachable is True
+
 
 async def test_429_and_time_outs_are_retried_without_sleeping_and_sent_once(
     app: ThiduaApp,
