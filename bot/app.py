@@ -67,15 +67,12 @@ def register(app: ThiduaApp) -> None:
     for handler in reporting.handlers():
         app.add_handler(handler)
 
-    # Leaderboard, chair summaries, review, export, year close (issue 5): add below.
-    # ISSUE-5-HANDLERS
-    # The review conversation comes before the catch-all below, which would otherwise
-    # swallow the scores and reasons typed inside it.
+    # Leaderboard, summaries, review, export, year close. The review conversation comes
+    # before the catch-all below, which would otherwise swallow the scores typed in it.
     for handler in [*leaderboard.handlers(), *review.handlers(), *chair.handlers()]:
         app.add_handler(handler)
 
-    # Scheduled reminders and digests (issue 4): add below.
-    # ISSUE-4-HANDLERS
+    # Reminders and the chair's nudges.
     for handler in reminder_handlers():
         app.add_handler(handler)
     # One repeating job with a fixed id; the schedules themselves are rows in our tables.

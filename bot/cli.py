@@ -278,7 +278,7 @@ def revoke_invites(
     typer.echo(t.plain("cli.invites_revoked", count=count))
 
 
-# ISSUE-5-CLI
+# --- the chair's outputs: leaderboard and export
 
 
 @app.command("leaderboard")
@@ -331,7 +331,7 @@ def export_command(
     typer.echo(t.plain("cli.exported", path=str(output), units=made.units, year=made.year))
 
 
-# ISSUE-6-CLI
+# --- operations: webhook mode and backup
 
 
 def _run_webhook(

@@ -33,7 +33,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("progress", Permission.VIEW_PROGRESS, vi="tiendo"),
     Command("history", Permission.VIEW_PROGRESS, vi="lichsu"),
     Command("cancel"),
-    # ISSUE-5-COMMANDS
+    # the chair's work
     Command("leaderboard", Permission.VIEW_LEADERBOARD, group=True, vi="bxh"),
     Command("summary", Permission.VIEW_SUMMARY, vi="tonghop"),
     Command("review", Permission.REVIEW, vi="thamdinh"),
@@ -41,7 +41,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", Permission.EXPORT, vi="xuat"),
     Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
     Command("handover", Permission.HANDOVER, vi="bangiao"),
-    # ISSUE-4-COMMANDS
+    # deadlines and reminders
     Command("remind", Permission.REMIND, group=True, vi="nhacnho"),
     Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),
     Command("whoami"),
