@@ -329,7 +329,7 @@ class _Reader:
         self._criteria: dict[tuple[int, int], list[Criterion]] = {}
         self._members: dict[tuple[int, int], dict[int, tuple[Unit, Role]]] = {}
         self._gaps: dict[int, dict[int, Gap]] = {}
-        self._officers: dict[tuple[int, int], list[Recipient]] = {}
+        self._officers: dict[int, dict[int, list[Recipient]]] = {}
 
     async def criteria(self, cluster_id: int, year: int) -> list[Criterion]:
         key = (cluster_id, year)
@@ -395,24 +395,25 @@ class _Reader:
 
     async def officers(self, cluster_id: int, unit_id: int) -> list[Recipient]:
         """Active, reachable officers of a unit in the cluster."""
-        key = (cluster_id, unit_id)
-        if key not in self._officers:
+        if cluster_id not in self._officers:
+            # One query per cluster, not per unit: a tick may plan for every unit at once.
+            by_unit: dict[int, list[Recipient]] = defaultdict(list)
             rows = await self.s.execute(
-                select(User)
-                .join(Officer, Officer.user_id == User.id)
+                select(Officer.unit_id, User)
+                .join(User, Officer.user_id == User.id)
                 .where(
                     Officer.cluster_id == cluster_id,
-                    Officer.unit_id == unit_id,
                     Officer.active.is_(True),
                     User.reachable.is_(True),
                 )
                 .order_by(Officer.joined_at, User.id)
             )
-            self._officers[key] = [
-                Recipient(unit_id, u.id, u.telegram_id, u.language, u.full_name)
-                for u in rows.scalars()
-            ]
-        return self._officers[key]
+            for officer_unit, u in rows:
+                by_unit[officer_unit].append(
+                    Recipient(officer_unit, u.id, u.telegram_id, u.language, u.full_name)
+                )
+            self._officers[cluster_id] = by_unit
+        return list(self._officers[cluster_id].get(unit_id, []))
 
 
 @dataclass(frozen=True)
