@@ -216,6 +216,7 @@ async def seed(url: str, officer_id: int) -> None:
     from models.db import create_engine, session_factory
     from models.migrate import upgrade
     from services import invites, onboarding
+    from services.addresses import Address
     from services.cluster_file import load_cluster_file
     from services.clusters import import_cluster
 
@@ -233,7 +234,9 @@ async def seed(url: str, officer_id: int) -> None:
                 max_uses=None,
                 actor="bench",
             )
-            person = onboarding.Person(telegram_id=officer_id, full_name="Cán bộ", username=None)
+            person = onboarding.Person(
+                address=Address("telegram", str(officer_id)), full_name="Cán bộ", username=None
+            )
             await onboarding.join(session, person, issued.token, NOW)
     finally:
         await engine.dispose()

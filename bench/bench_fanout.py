@@ -38,12 +38,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from telegram import Update
 
-from bot.app import ThiduaApp, build_application
 from bot.settings import Settings
-from handlers import jobs
+from bot.telegram.app import ThiduaApp, build_application
+from handlers import delivery
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
-from models.tables import Cluster, Membership, Officer, User
+from models.tables import Cluster, Identity, Membership, Officer, User
 from services.cluster_file import load_cluster_file
 from services.clusters import import_cluster
 
@@ -221,11 +221,9 @@ async def prepare(url: str, officers: int) -> None:
         )
         users = [
             User(
-                telegram_id=OFFICER_BASE + i,
                 full_name=f"Cán bộ {i}",
                 username=None,
                 language=None,
-                reachable=True,
                 created_at=SEEDED_AT,
                 updated_at=SEEDED_AT,
             )
@@ -233,6 +231,17 @@ async def prepare(url: str, officers: int) -> None:
         ]
         session.add_all(users)
         await session.flush()
+        session.add_all(
+            Identity(
+                user_id=user.id,
+                channel="telegram",
+                external_id=str(OFFICER_BASE + i),
+                reachable=True,
+                created_at=SEEDED_AT,
+                last_seen_at=SEEDED_AT,
+            )
+            for i, user in enumerate(users)
+        )
         session.add_all(
             Officer(
                 user_id=user.id,
@@ -357,7 +366,7 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
     done = asyncio.Event()
     prober = asyncio.create_task(probe(app, done, samples))
     started = time.perf_counter()
-    result = await jobs.run_tick(app)
+    result = await delivery.run_tick(app.bot_data)
     wall = time.perf_counter() - started
     done.set()
     await prober

@@ -131,6 +131,7 @@ async def _scale_db(url: str, clusters: int, officer: int) -> None:
     from models.migrate import upgrade
     from models.tables import Cluster, Membership, Role, Unit
     from services import invites, onboarding
+    from services.addresses import Address
 
     engine = create_engine(url)
     try:
@@ -154,7 +155,9 @@ async def _scale_db(url: str, clusters: int, officer: int) -> None:
                 max_uses=None,
                 actor="bench",
             )
-            person = onboarding.Person(telegram_id=officer, full_name="Cụm trưởng", username=None)
+            person = onboarding.Person(
+                address=Address("telegram", str(officer)), full_name="Cụm trưởng", username=None
+            )
             await onboarding.join(session, person, issued.token, NOW)
     finally:
         await engine.dispose()

@@ -1,4 +1,4 @@
-"""The update path: report updates through the real Application (bot.app.build_application,
+"""The update path: report updates through the real Application (bot.telegram.app.build_application,
 every handler, one unit of work per update on a SQLite file), next to a bare echo
 Application in the same run: the framework's own floor.
 
@@ -36,8 +36,8 @@ from bench._botkit import (
     seed,
     text_update,
 )
-from bot.app import ThiduaApp, build_application
 from bot.settings import Settings
+from bot.telegram.app import ThiduaApp, build_application
 
 BENCH = "update_path"
 OFFICER = 4242

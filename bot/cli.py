@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from telegram import Bot, Update
 
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -86,6 +85,37 @@ def _fail(t: Texts, err: DomainError) -> typer.Exit:
     return typer.Exit(1)
 
 
+@app.command("try")
+def try_(
+    cluster_file: Annotated[
+        Path | None, typer.Argument(help="Cluster file to rehearse (imported first)")
+    ] = None,
+    who: Annotated[
+        str, typer.Option("--as", help="A member unit's code, or chair / vice")
+    ] = "chair",
+    at: Annotated[
+        str | None, typer.Option(help='The clock, e.g. "2025-03-28 08:00" (cluster time)')
+    ] = None,
+    configured: Annotated[
+        bool,
+        typer.Option("--configured-db", help="Use the configured database, not a scratch one"),
+    ] = False,
+) -> None:
+    """Thử bot trong cửa sổ dòng lệnh, không cần mạng. Chat with the bot in the terminal."""
+    settings = _settings()
+    setup_logging("WARNING", settings.telegram.token)
+    from bot.console.run import main, parse_moment  # imports the whole core: only when asked
+
+    if at is not None:
+        try:
+            parse_moment(at, settings.app.tz)
+        except ValueError:
+            typer.echo(texts(settings.app.language).text("try.bad_time", example=at), err=True)
+            raise typer.Exit(2) from None
+    code = main(settings, cluster_file=cluster_file, who=who, at=at, configured_db=configured)
+    raise typer.Exit(code)
+
+
 @app.command()
 def run(
     webhook: Annotated[
@@ -112,10 +142,9 @@ def run(
     if webhook:
         _run_webhook(settings, t, url=webhook_url, listen=listen, port=port, path=url_path)
         return
-    from bot.app import build_application  # heavy import, only when running
+    from bot.telegram.app import run_polling  # heavy import, only when running
 
-    application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    run_polling(settings)
 
 
 @db_app.command("upgrade")
@@ -199,15 +228,9 @@ def _bot_username(settings: Settings) -> str | None:
     if settings.telegram.token is None:
         return None
 
-    async def ask() -> str:
-        bot = Bot(
-            settings.telegram.token.get_secret_value() if settings.telegram.token else "",
-            base_url=settings.telegram.base_url,
-        )
-        async with bot:
-            return bot.username
+    from bot.telegram.app import ask_username
 
-    return asyncio.run(ask())
+    return asyncio.run(ask_username(settings))
 
 
 def deep_link(username: str, token: str) -> str:
@@ -343,9 +366,9 @@ def _run_webhook(
     port: int | None,
     path: str | None,
 ) -> None:
-    """`thidua run --webhook`: the same Application behind the ASGI app of bot/webhook.py."""
-    from bot.app import build_application  # heavy imports, only when running
-    from bot.webhook import WebhookConfig, serve
+    """`thidua run --webhook`: the same Application behind bot/telegram/webhook.py."""
+    from bot.telegram.app import build_application  # heavy imports, only when running
+    from bot.telegram.webhook import WebhookConfig, serve
 
     try:
         config = WebhookConfig.from_settings(settings, url=url, listen=listen, port=port, path=path)

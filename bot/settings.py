@@ -11,7 +11,7 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -21,7 +21,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -30,6 +29,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
+
+from services.addresses import Address
+from services.errors import DomainError
 
 DEFAULT_CONFIG = Path("config.toml")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -76,11 +78,6 @@ class TelegramSettings(_Section):
     webhook_path: str = "/telegram"
     # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; environment only, like the token.
     webhook_secret: SecretStr | None = None
-    # Several workers: the base URL of every worker (same list, same order, on each) and this
-    # worker's place in it. Each update is handled by the worker its chat belongs to, so a
-    # guided /report flow (kept in memory) always meets the worker that holds its draft.
-    webhook_workers: list[str] = Field(default_factory=list)
-    webhook_worker_index: int = Field(default=0, ge=0)
 
     @field_validator("token")
     @classmethod
@@ -111,32 +108,31 @@ class TelegramSettings(_Section):
             raise ValueError("must start with / and must not be /healthz")
         return value
 
-    @field_validator("webhook_workers")
-    @classmethod
-    def _worker_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r}: each worker is a base URL, e.g. http://10.0.0.11:8443")
-        return value
-
-    @model_validator(mode="after")
-    def _worker_index(self) -> Self:
-        if self.webhook_workers and self.webhook_worker_index >= len(self.webhook_workers):
-            raise ValueError(
-                f"webhook_worker_index {self.webhook_worker_index} is not a position in "
-                f"webhook_workers (0-{len(self.webhook_workers) - 1})"
-            )
-        return self
-
 
 class AppSettings(_Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     language: str = "vi"
-    # Telegram user ids with every right on every cluster (the secretariat's operators).
-    admins: list[int] = Field(default_factory=list)
+    # People with every right on every cluster (the secretariat's operators): channel
+    # addresses such as "telegram:123456" or "zalo:abc"; a bare number is a Telegram id.
+    admins: list[int | str] = Field(default_factory=list)
     storage_dir: Path = Path("storage")
     invite_days: int = Field(default=14, ge=1, le=365)
     log_level: str = "INFO"
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_addresses(cls, value: list[int | str]) -> list[int | str]:
+        for entry in value:
+            try:
+                Address.parse(str(entry))
+            except DomainError:
+                raise ValueError(
+                    f"{entry!r} is not an address (telegram:<id>, zalo:<id> or a Telegram id)"
+                ) from None
+        return value
+
+    def admin_addresses(self) -> frozenset[str]:
+        return frozenset(str(Address.parse(str(entry))) for entry in self.admins)
 
     @field_validator("timezone")
     @classmethod

@@ -7,18 +7,16 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardMarkup
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
-
-from handlers.common import Call, button, use_case
-from handlers.context import Context
+from handlers.core import Call, Core, Router
 from handlers.i18n import Html, Texts, texts
+from handlers.io import Choice, Document, Text, choices
 from handlers.leaderboard import board_table, movement, send_rendered
 from handlers.render import period_label
 from services import export, summary, yearend
+from services.addresses import Address
+from services.errors import InvalidInput
 from services.summary import Summary
 from services.uow import Session
 
@@ -115,7 +113,6 @@ def summary_message(t: Texts, s: Summary) -> Html:
     return Html("\n".join(out))
 
 
-@use_case
 async def summary_command(call: Call) -> None:
     """/summary, /tonghop [CLUSTER] [PERIOD]: who reported what in a period."""
     if not call.private:
@@ -126,24 +123,23 @@ async def summary_command(call: Call) -> None:
 
 
 async def send_period_summary(
-    context: Context,
+    core: Core,
     session: Session,
     cluster_id: int,
     period_id: int,
-    chat_id: int,
+    to: Address,
     now: datetime,
 ) -> None:
     """Send the summary of one period to a chat (the chair, when a period closes), in the
     cluster's language."""
     result = await summary.period_summary(session, cluster_id, period_id, now)
     language = result.board.language
-    await context.bot.send_message(chat_id, summary_message(texts(language), result))
+    await core.channels.send(to, Text(summary_message(texts(language), result)), batch=True)
 
 
 # ---------------------------------------------------------------- export
 
 
-@use_case
 async def export_command(call: Call) -> None:
     """/export, /xuat [CLUSTER] [YEAR|PERIOD]: the scoring workbook as an .xlsx document."""
     if not call.private:
@@ -156,18 +152,19 @@ async def export_command(call: Call) -> None:
         if made.period_code
         else t.raw("export.year_scope").format(year=made.year)
     )
-    await call.context.bot.send_document(
-        call.chat_id,
-        document=made.content,
-        filename=made.filename,
-        caption=t("export.caption", cluster=made.cluster_code, scope=scope, units=made.units),
+    await call.send(
+        call.chat,
+        Document(
+            made.content,
+            made.filename,
+            t("export.caption", cluster=made.cluster_code, scope=scope, units=made.units),
+        ),
     )
 
 
 # ---------------------------------------------------------------- closing the year
 
 
-@use_case
 async def close_command(call: Call) -> None:
     """/closeyear, /ketthucnam [CLUSTER]: the final table to confirm before closing."""
     if not call.private:
@@ -185,38 +182,42 @@ async def close_command(call: Call) -> None:
     if preview.unreviewed:
         parts.append(t("close.unreviewed", count=preview.unreviewed))
     parts.append(t("close.confirm_question", year=board.year))
-    keyboard = InlineKeyboardMarkup(
-        [
+    await call.reply(
+        Html("\n".join(parts)),
+        choices(
             [
-                button(t.raw("close.confirm"), f"yc:{board.cluster_id}:{board.year}"),
-                button(t.raw("close.cancel"), "yx"),
+                Choice(t.raw("close.confirm"), f"yc:{board.cluster_id}:{board.year}"),
+                Choice(t.raw("close.cancel"), "yx"),
             ]
-        ]
+        ),
     )
-    await call.reply(Html("\n".join(parts)), keyboard)
 
 
-@use_case
 async def close_button(call: Call) -> None:
     """The confirm/cancel buttons of /ketthucnam."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    if query.data == "yx":
+    if call.button == "yx":
         await call.reply(call.t("close.cancelled"))
         return
-    _, cluster_id, year = query.data.split(":")
+    cluster_id, year = _ids(call.button, 2)
     closed = await yearend.close_year(
-        call.session, call.actor, cluster_id=int(cluster_id), year=int(year), now=call.now
+        call.session, call.actor, cluster_id=cluster_id, year=year, now=call.now
     )
     await call.reply(call.t("close.done", year=closed.board.year))
-    await send_rendered(call.context, call.chat_id, call.t, closed.board)
-    if closed.group_chat_id is not None and closed.group_chat_id != call.chat_id:
-        await send_rendered(
-            call.context, closed.group_chat_id, texts(closed.board.language), closed.board
-        )
+    await send_rendered(call.core, call.chat, call.t, closed.board)
+    if closed.group is not None and closed.group != call.chat:
+        await send_rendered(call.core, closed.group, texts(closed.board.language), closed.board)
 
 
 # ---------------------------------------------------------------- hand-over
+
+
+def _ids(data: str, count: int) -> list[int]:
+    """The numbers after a button's head ("hov:3:2025:12:0"); anything else is a button
+    from another version of the bot or made up, and says so."""
+    parts = data.split(":")[1:]
+    if len(parts) != count or not all(p.isdigit() and len(p) <= 12 for p in parts):
+        raise InvalidInput("error.stale_button")
+    return [int(p) for p in parts]
 
 
 def _plan_text(t: Texts, plan: yearend.HandoverPlan) -> list[str]:
@@ -238,7 +239,6 @@ def _plan_text(t: Texts, plan: yearend.HandoverPlan) -> list[str]:
     return out
 
 
-@use_case
 async def handover_command(call: Call) -> None:
     """/handover, /bangiao [CLUSTER]: choose next year's chair, then vice-chair."""
     if not call.private:
@@ -249,26 +249,22 @@ async def handover_command(call: Call) -> None:
     t = call.t
     role = _role_word(t, plan.cluster_kind, "chair")
     rows = [
-        [button(c.short_name, f"hoc:{plan.cluster_id}:{plan.to_year}:{c.unit_id}")]
+        [Choice(c.short_name, f"hoc:{plan.cluster_id}:{plan.to_year}:{c.unit_id}")]
         for c in plan.candidates
     ]
-    rows.append([button(t.raw("close.cancel"), "hox")])
+    rows.append([Choice(t.raw("close.cancel"), "hox")])
     text = [*_plan_text(t, plan), t("handover.choose_chair", role=role, year=plan.to_year)]
-    await call.reply(Html("\n".join(text)), InlineKeyboardMarkup(rows))
+    await call.reply(Html("\n".join(text)), choices(*rows))
 
 
-@use_case
 async def handover_button(call: Call) -> None:
     """The buttons of /bangiao: chair, then vice-chair, then confirm."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
     t = call.t
-    if query.data == "hox":
+    if call.button == "hox":
         await call.reply(t("handover.cancelled"))
         return
-    head, *rest = query.data.split(":")
-    cluster_id, to_year = int(rest[0]), int(rest[1])
-    ids = [int(x) for x in rest[2:]]
+    head = call.button.split(":", 1)[0]
+    cluster_id, to_year, *ids = _ids(call.button, 3 if head == "hoc" else 4)
     if head == "hok":
         chair_id, vice_id = ids
         done = await yearend.hand_over(
@@ -293,17 +289,19 @@ async def handover_button(call: Call) -> None:
             periods=done.periods,
         )
         await call.reply(text)
-        if done.group_chat_id is not None:
+        if done.group is not None:
             g = texts(done.plan.language)
-            await call.context.bot.send_message(
-                done.group_chat_id,
-                g(
-                    "handover.announce",
-                    year=done.plan.to_year,
-                    chair_role=_role_word(g, kind, "chair"),
-                    chair=done.chair.name,
-                    vice_role=_role_word(g, kind, "vice_chair"),
-                    vice=done.vice_chair.name if done.vice_chair else "—",
+            await call.send(
+                done.group,
+                Text(
+                    g(
+                        "handover.announce",
+                        year=done.plan.to_year,
+                        chair_role=_role_word(g, kind, "chair"),
+                        chair=done.chair.name,
+                        vice_role=_role_word(g, kind, "vice_chair"),
+                        vice=done.vice_chair.name if done.vice_chair else "—",
+                    )
                 ),
             )
         return
@@ -314,12 +312,12 @@ async def handover_button(call: Call) -> None:
         [chair_id] = ids
         chair = plan.candidate(chair_id)
         rows = [
-            [button(c.short_name, f"hov:{cluster_id}:{to_year}:{chair_id}:{c.unit_id}")]
+            [Choice(c.short_name, f"hov:{cluster_id}:{to_year}:{chair_id}:{c.unit_id}")]
             for c in plan.candidates
             if c.unit_id != chair_id
         ]
-        rows.append([button(t.raw("handover.no_vice"), f"hov:{cluster_id}:{to_year}:{chair_id}:0")])
-        rows.append([button(t.raw("close.cancel"), "hox")])
+        rows.append([Choice(t.raw("handover.no_vice"), f"hov:{cluster_id}:{to_year}:{chair_id}:0")])
+        rows.append([Choice(t.raw("close.cancel"), "hox")])
         await call.reply(
             t(
                 "handover.choose_vice",
@@ -328,7 +326,7 @@ async def handover_button(call: Call) -> None:
                 role=role_vice,
                 year=to_year,
             ),
-            InlineKeyboardMarkup(rows),
+            choices(*rows),
         )
         return
     chair_id, vice_id = ids
@@ -346,27 +344,25 @@ async def handover_button(call: Call) -> None:
             units=len(plan.candidates),
         ),
     ]
-    keyboard = InlineKeyboardMarkup(
-        [
+    await call.reply(
+        Html("\n".join(lines)),
+        choices(
             [
-                button(
+                Choice(
                     t.raw("handover.confirm_button"),
                     f"hok:{cluster_id}:{to_year}:{chair_id}:{vice_id}",
                 ),
-                button(t.raw("close.cancel"), "hox"),
+                Choice(t.raw("close.cancel"), "hox"),
             ]
-        ]
+        ),
     )
-    await call.reply(Html("\n".join(lines)), keyboard)
 
 
-def handlers() -> list[BaseHandler[Any, Context, Any]]:
+def register(router: Router) -> None:
     """The chair's commands and their buttons."""
-    return [
-        CommandHandler(SUMMARY_COMMANDS, summary_command),
-        CommandHandler(EXPORT_COMMANDS, export_command),
-        CommandHandler(CLOSE_COMMANDS, close_command),
-        CallbackQueryHandler(close_button, pattern=r"^(yc:\d+:\d+|yx)$"),
-        CommandHandler(HANDOVER_COMMANDS, handover_command),
-        CallbackQueryHandler(handover_button, pattern=r"^(ho[cvk](:\d+)+|hox)$"),
-    ]
+    router.command(SUMMARY_COMMANDS, summary_command)
+    router.command(EXPORT_COMMANDS, export_command)
+    router.command(CLOSE_COMMANDS, close_command)
+    router.button(["yc", "yx"], close_button)
+    router.command(HANDOVER_COMMANDS, handover_command)
+    router.button(["hoc", "hov", "hok", "hox"], handover_button)

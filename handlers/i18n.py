@@ -26,7 +26,7 @@ DEFAULT_LANGUAGE = "vi"
 LANGUAGES = ("vi", "en")
 DATE_PATTERN = "dd/MM/yyyy"  # Vietnamese civil-service form, e.g. 05/04/2024
 DATETIME_PATTERN = "HH:mm dd/MM/yyyy"
-_TAG_RE = re.compile(r"</?(?:b|i|u|s|code|pre)>")
+_TAG_RE = re.compile(r"</?(?:b|i|u|s|code|pre)>|<a\s[^>]*>|</a>")
 
 
 class Html(str):
@@ -82,7 +82,7 @@ class Texts:
 
     def text(self, key: str, **params: object) -> str:
         """The text for `key` without markup, for a terminal or a log."""
-        return html.unescape(_TAG_RE.sub("", self.plain(key, **params)))
+        return to_plain(self.plain(key, **params))
 
     def number(self, value: Decimal | int | float, places: int = 2) -> str:
         """1.234,5 in Vietnamese, 1,234.5 in English; trailing zeros dropped."""
@@ -95,6 +95,11 @@ class Texts:
 
     def datetime(self, value: datetime, tz: ZoneInfo) -> str:
         return format_datetime(value, DATETIME_PATTERN, tzinfo=tz, locale=self.babel_locale)
+
+
+def to_plain(text: str) -> str:
+    """Safe HTML as plain text: tags dropped, entities decoded (a terminal, a log)."""
+    return html.unescape(_TAG_RE.sub("", text))
 
 
 def texts(language: str | None) -> Texts:

@@ -19,12 +19,12 @@ import matplotlib
 from babel.numbers import format_decimal
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from telegram.ext import BaseHandler, CommandHandler
 
-from handlers.common import Call, use_case
-from handlers.context import Context
+from handlers.core import Call, Core, Router
 from handlers.i18n import Html, Texts, texts
+from handlers.io import Picture, Text
 from services import leaderboard
+from services.addresses import Address
 from services.standings import Board, UnitStanding
 from services.uow import Session
 
@@ -180,30 +180,28 @@ def chart_png(t: Texts, board: Board) -> bytes:
     return buffer.getvalue()
 
 
-async def send_rendered(context: Context, chat_id: int, t: Texts, board: Board) -> None:
-    """Send the table, then the chart as a photo (rendered in a thread: it is CPU work)."""
-    await context.bot.send_message(chat_id, board_message(t, board))
+async def send_rendered(
+    core: Core, to: Address, t: Texts, board: Board, *, batch: bool = False
+) -> None:
+    """Send the table, then the chart as a picture (rendered in a thread: it is CPU work)."""
+    await core.channels.send(to, Text(board_message(t, board)), batch=batch)
     if not board.standings:
         return
     png = await asyncio.to_thread(chart_png, t, board)
-    await context.bot.send_photo(
-        chat_id,
-        photo=png,
-        caption=t("lb.chart_caption", year=board.year, cluster=board.cluster_code),
-    )
+    caption = t("lb.chart_caption", year=board.year, cluster=board.cluster_code)
+    await core.channels.send(to, Picture(png, caption), batch=batch)
 
 
 async def send_board(
-    context: Context, session: Session, cluster_id: int, chat_id: int, now: datetime
+    core: Core, session: Session, cluster_id: int, to: Address, now: datetime
 ) -> None:
     """Post a cluster's board (table and chart) to a chat and keep it: the next board shows
     who moved since this one. Used by the scheduled post and by /bxh in the group."""
     board = await leaderboard.cluster_board(session, cluster_id, now)
-    await send_rendered(context, chat_id, texts(board.language), board)
-    await leaderboard.record_post(session, board, chat_id, now, actor="system")
+    await send_rendered(core, to, texts(board.language), board, batch=True)
+    await leaderboard.record_post(session, board, to, now, actor="system")
 
 
-@use_case
 async def show(call: Call) -> None:
     """/leaderboard, /bxh [CLUSTER]: the board; in the group it is posted and kept."""
     code = call.args[0] if call.args else None
@@ -212,19 +210,19 @@ async def show(call: Call) -> None:
         call.session,
         call.actor,
         cluster_code=code,
-        group_chat_id=call.chat_id if in_group else None,
+        group=call.chat if in_group else None,
         now=call.now,
     )
     if in_group and code is None:
         # A board posted to the cluster's own group is what movement is measured from.
-        await send_rendered(call.context, call.chat_id, texts(board.language), board)
+        await send_rendered(call.core, call.chat, texts(board.language), board)
         await leaderboard.record_post(
-            call.session, board, call.chat_id, call.now, actor=f"tg:{call.actor.telegram_id}"
+            call.session, board, call.chat, call.now, actor=call.actor.audit_name
         )
         return
-    await send_rendered(call.context, call.chat_id, call.t, board)
+    await send_rendered(call.core, call.chat, call.t, board)
 
 
-def handlers() -> list[BaseHandler[Any, Context, Any]]:
+def register(router: Router) -> None:
     """The leaderboard command."""
-    return [CommandHandler(LEADERBOARD_COMMANDS, show)]
+    router.command(LEADERBOARD_COMMANDS, show)

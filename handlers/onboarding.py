@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus
-
 from handlers.commands import commands_for
-from handlers.common import Call, use_case
-from handlers.context import Context
+from handlers.core import Call, Core, Router
 from handlers.i18n import Html, Texts, texts
+from handlers.io import Choice, Text, choices
 from services import onboarding
 from services.access import Actor, Seat
+from services.addresses import Address
 
 
 def role_label(t: Texts, seat: Seat | None, actor: Actor) -> str:
@@ -25,7 +23,6 @@ def role_label(t: Texts, seat: Seat | None, actor: Actor) -> str:
     return label
 
 
-@use_case
 async def start(call: Call) -> None:
     """/start [token]: join a unit through its invitation, or say how to get one."""
     t = call.t
@@ -56,7 +53,6 @@ async def start(call: Call) -> None:
     )
 
 
-@use_case
 async def help_command(call: Call) -> None:
     """/help: the commands this person's role allows, in this kind of chat."""
     t = call.t
@@ -71,22 +67,13 @@ async def help_command(call: Call) -> None:
     await call.reply(Html("\n".join(lines)))
 
 
-def _language_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("🇻🇳 Tiếng Việt", callback_data="lang:vi"),
-                InlineKeyboardButton("🇬🇧 English", callback_data="lang:en"),
-            ]
-        ]
-    )
+LANGUAGE_CHOICES = choices([Choice("🇻🇳 Tiếng Việt", "lang:vi"), Choice("🇬🇧 English", "lang:en")])
 
 
-@use_case
 async def lang(call: Call) -> None:
     """/lang [vi|en]: switch the language of every later message."""
     if not call.args:
-        await call.reply(call.t("lang.choose"), _language_keyboard())
+        await call.reply(call.t("lang.choose"), LANGUAGE_CHOICES)
         return
     chosen = await onboarding.set_language(
         call.session, call.person, call.args[0].strip().lower(), call.now
@@ -94,25 +81,21 @@ async def lang(call: Call) -> None:
     await call.reply(texts(chosen)("lang.set"))
 
 
-@use_case
 async def lang_button(call: Call) -> None:
     """The language buttons of /lang."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
     chosen = await onboarding.set_language(
-        call.session, call.person, query.data.removeprefix("lang:"), call.now
+        call.session, call.person, call.button.removeprefix("lang:"), call.now
     )
     await call.reply(texts(chosen)("lang.set"))
 
 
-@use_case
 async def whoami(call: Call) -> None:
     """/whoami: which unit and cluster this person reports for, and in which role."""
     t = call.t
     seat = call.actor.seat
     if seat is None:
         key = "whoami.admin" if call.actor.is_admin else "whoami.stranger"
-        await call.reply(t(key, id=call.person.telegram_id))
+        await call.reply(t(key, id=str(call.person.address)))
         return
     await call.reply(
         t(
@@ -126,7 +109,6 @@ async def whoami(call: Call) -> None:
     )
 
 
-@use_case
 async def linkgroup(call: Call) -> None:
     """/linkgroup [CLUSTER]: make this group the cluster's group (chair or admin)."""
     if call.private:
@@ -134,39 +116,40 @@ async def linkgroup(call: Call) -> None:
         return
     code = call.args[0] if call.args else None
     cluster = await onboarding.link_group(
-        call.session, call.actor, chat_id=call.chat_id, cluster_code=code, now=call.now
+        call.session, call.actor, chat=call.chat, cluster_code=code, now=call.now
     )
     await call.reply(call.t("linkgroup.done", cluster=cluster.name))
 
 
-@use_case
 async def unknown(call: Call) -> None:
     """Anything we do not understand in a private chat gets a pointer to /help."""
     await call.reply(call.t("unknown"))
 
 
-async def bot_added(update: Update, context: Context) -> None:
+async def stale_button(call: Call) -> None:
+    """A button no version of this bot answers (or an old one's): say so, change nothing."""
+    await call.reply(call.t("error.stale_button"))
+
+
+async def bot_added(core: Core, chat: Address) -> None:
     """Greet a group the bot was added to and tell the chair how to link it."""
-    change = update.my_chat_member
-    if change is None:
-        return
-    joined = change.new_chat_member.status in (
-        ChatMemberStatus.MEMBER,
-        ChatMemberStatus.ADMINISTRATOR,
-    )
-    was_out = change.old_chat_member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
-    if joined and was_out and change.chat.type != "private":
-        t = texts(context.bot_data.default_language)
-        await context.bot.send_message(change.chat.id, t("group.hello"))
+    t = texts(core.default_language)
+    await core.channels.send(chat, Text(t("group.hello")))
 
 
-async def group_migrated(update: Update, context: Context) -> None:
-    """Telegram gave the group a new id (upgrade to supergroup); follow it."""
-    message = update.effective_message
-    if message is None or message.migrate_to_chat_id is None:
-        return
-    data = context.bot_data
-    async with data.session_factory()() as session:
-        await onboarding.migrate_group(
-            session, message.chat.id, message.migrate_to_chat_id, data.clock()
-        )
+async def group_moved(core: Core, old: Address, new: Address) -> None:
+    """The platform gave the group a new address (Telegram: upgrade to supergroup)."""
+    async with core.session_factory()() as session:
+        await onboarding.migrate_group(session, old, new, core.clock())
+
+
+def register(router: Router) -> None:
+    """Joining, help, language, who-am-I, linking the group; and the catch-all."""
+    router.command("start", start)
+    router.command("help", help_command)
+    router.command("lang", lang)
+    router.button("lang", lang_button)
+    router.command("whoami", whoami)
+    router.command("linkgroup", linkgroup)
+    router.unknown = unknown
+    router.stale_button = stale_button

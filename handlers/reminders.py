@@ -1,16 +1,12 @@
 """The chair's /remind (nhắc ngay) and everyone's /deadlines (hạn chót). The schedule itself
-runs in handlers/jobs.py; the rules are in services.reminders."""
+runs in handlers/delivery.py; the rules are in services.reminders."""
 
 from __future__ import annotations
 
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram.ext import BaseHandler, CommandHandler
-
-from handlers import jobs
-from handlers.common import Call, use_case
-from handlers.context import Context
+from handlers import delivery
+from handlers.core import Call, Router
 from handlers.i18n import Html, Texts
 from handlers.render import period_label
 from services import reminders
@@ -21,7 +17,6 @@ REMIND_COMMANDS = ["remind", "nhacnho"]
 DEADLINES_COMMANDS = ["deadlines", "hanchot"]
 
 
-@use_case
 async def remind(call: Call) -> None:
     """/nhacnho [CỤM] (/remind): remind every unit still missing reports for the current
     period, now, privately and in the group; at most once a day per person."""
@@ -34,7 +29,7 @@ async def remind(call: Call) -> None:
         return
     lines: list[str] = []
     if result.items:
-        jobs.dispatch(call.context.application, result.items)
+        delivery.dispatch(call.core, result.items)
         key = "remind.nudge.sent_group" if result.group else "remind.nudge.sent"
         lines.append(t(key, period=label, officers=result.officers, units=len(result.gaps)))
         if result.already:
@@ -84,7 +79,6 @@ def _line(t: Texts, line: DeadlineLine, view: Deadlines, tz: ZoneInfo, private: 
     return "\n".join(out)
 
 
-@use_case
 async def deadlines(call: Call) -> None:
     """/hanchot [CỤM] (/deadlines): the coming deadlines, what the unit still misses, and
     when the next reminder goes out."""
@@ -106,9 +100,7 @@ async def deadlines(call: Call) -> None:
     await call.reply(Html("\n".join(lines)))
 
 
-def handlers() -> list[BaseHandler[Any, Context, Any]]:
+def register(router: Router) -> None:
     """The reminder commands."""
-    return [
-        CommandHandler(REMIND_COMMANDS, remind),
-        CommandHandler(DEADLINES_COMMANDS, deadlines),
-    ]
+    router.command(REMIND_COMMANDS, remind)
+    router.command(DEADLINES_COMMANDS, deadlines)

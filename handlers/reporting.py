@@ -1,29 +1,20 @@
 """Reporting in a private chat: the guided /report flow, the one-line form, /progress and
-/history. Every rule is in services.reporting; this module asks, renders and replies."""
+/history. Every rule is in services.reporting; this module asks, renders and replies, on any
+channel. The guided flow is a step machine over a draft row (services.drafts): a restart
+or another worker takes the next step."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
-import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
-
-from handlers.common import Call, button, use_case
-from handlers.context import Context, ReportDraft
+from handlers.core import Call, Router
 from handlers.i18n import Html
+from handlers.io import Attachment, Choice, Choices, choices
 from handlers.render import (
     mark,
     period_label,
@@ -33,126 +24,67 @@ from handlers.render import (
     value_text,
 )
 from models.tables import CriterionKind
-from services import reporting
+from services import drafts, reporting
 from services.errors import InvalidInput
 from services.reporting import EvidenceIn, PeriodState, Preview, Sheet
 
 log = logging.getLogger(__name__)
 
-CHOOSE, VALUE, EVIDENCE, NOTE, CONFIRM = range(5)
-END = ConversationHandler.END
+KIND = "report"
+CHOOSE, VALUE, EVIDENCE, NOTE, CONFIRM = "choose", "value", "evidence", "note", "confirm"
 REPORT_COMMANDS = ["report", "baocao"]
 PROGRESS_COMMANDS = ["progress", "tiendo"]
 HISTORY_COMMANDS = ["history", "lichsu"]
 
 
-def _draft(call: Call) -> ReportDraft:
-    data = call.context.user_data
-    assert data is not None  # private-chat updates always carry a user
-    if data.draft is None:
-        data.draft = ReportDraft()
-    return data.draft
+@dataclass
+class ReportDraft:
+    """A report being composed in the guided flow; nothing is stored until it is confirmed."""
+
+    period_code: str | None = None
+    group_code: str | None = None
+    criterion_code: str | None = None
+    value_text: str | None = None
+    note: str | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # Attachment fields
+
+    @classmethod
+    def of(cls, found: drafts.Open | None) -> ReportDraft:
+        return cls(**found.data) if found is not None else cls()
+
+    def files(self) -> list[Attachment]:
+        return [Attachment(**item) for item in self.evidence]
 
 
-def _drop_draft(call: Call) -> None:
-    if call.context.user_data is not None:
-        call.context.user_data.draft = None
+async def _load(call: Call) -> tuple[ReportDraft, str | None]:
+    found = await call.draft(KIND)
+    return ReportDraft.of(found), found.step if found else None
 
 
-def _evidence(message: Message | None) -> tuple[str, str, str, str | None, int] | None:
-    """The file of a message, if it has one (a document, or the largest photo size)."""
-    if message is None:
-        return None
-    if message.document is not None:
-        doc = message.document
-        return (
-            doc.file_id,
-            doc.file_unique_id,
-            doc.file_name or f"{doc.file_unique_id}.bin",
-            doc.mime_type,
-            doc.file_size or 0,
-        )
-    if message.photo:
-        photo = message.photo[-1]
-        return (
-            photo.file_id,
-            photo.file_unique_id,
-            f"{photo.file_unique_id}.jpg",
-            "image/jpeg",
-            photo.file_size or 0,
-        )
-    return None
+async def _save(call: Call, draft: ReportDraft, step: str) -> None:
+    await call.save_draft(KIND, step, asdict(draft))
 
 
-async def _store(
-    call: Call, drafts: list[tuple[str, str, str, str | None, int]]
-) -> list[EvidenceIn]:
+async def _store(call: Call, files: list[Attachment]) -> list[EvidenceIn]:
     """Download the files into the storage directory, just before the report is saved."""
-    data = call.context.bot_data
+    core = call.core
     seat = call.actor.seat
     assert seat is not None
-    folder = data.storage_dir / seat.cluster_code / str(seat.year) / seat.unit_code
+    folder = core.storage_dir / seat.cluster_code / str(seat.year) / seat.unit_code
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     stored = []
-    for file_id, unique_id, name, mime, size in drafts:
-        reporting.check_evidence_size(size, data.evidence_limit)
-        # The stored name is Telegram's unique id: a user-chosen name never becomes a path.
-        target = folder / f"{unique_id}{Path(name).suffix.lower()[:10]}"
-        telegram_file = await call.context.bot.get_file(file_id)
-        await telegram_file.download_to_drive(target)
-        stored.append(EvidenceIn(file_id, unique_id, name, mime, size, str(target)))
+    for item in files:
+        reporting.check_evidence_size(item.size, core.evidence_limit)
+        # The stored name is the channel's unique id: a user-chosen name never becomes a path.
+        target = folder / f"{item.unique_id}{Path(item.name).suffix.lower()[:10]}"
+        await call.channel.fetch(item, target)
+        stored.append(
+            EvidenceIn(item.ref, item.unique_id, item.name, item.mime, item.size, str(target))
+        )
     return stored
 
 
 # ---------------------------------------------------------------- the guided flow
-
-
-async def _show_groups(call: Call) -> int:
-    draft = _draft(call)
-    sheet = await reporting.sheet(
-        call.session, call.actor, period_code=draft.period_code, now=call.now, year=False
-    )
-    assert sheet.period is not None
-    draft.period_code = sheet.period.code
-    t = call.t
-    rows = []
-    for group in sheet.groups:
-        if group.depth:
-            continue
-        lines = [ln for ln in sheet.lines if ln.criterion.code.split(".")[0] == group.code]
-        done = sum(1 for ln in lines if ln.latest is not None)
-        rows.append(
-            [
-                button(
-                    f"{group.code}. {short(group.name, 40)} ({done}/{len(lines)})",
-                    f"rg:{group.code}",
-                )
-            ]
-        )
-    loose = [ln for ln in sheet.lines if ln.criterion.group_code is None]
-    for line in loose:
-        rows.append(
-            [
-                button(
-                    f"{mark(line.latest)} {line.criterion.code} {short(line.criterion.name, 40)}",
-                    f"rc:{line.criterion.code}",
-                )
-            ]
-        )
-    rows.append(
-        [button(t.raw("report.other_period"), "rp"), button(t.raw("report.cancel_button"), "rx")]
-    )
-    text = Html(
-        "\n".join(
-            [
-                t("report.choose_group", unit=sheet.unit_name),
-                period_line(t, sheet.period, sheet.year, call.context.bot_data.tz),
-                t("report.legend"),
-            ]
-        )
-    )
-    await call.reply(text, InlineKeyboardMarkup(rows))
-    return CHOOSE
 
 
 def _group_lines(sheet: Sheet, group_code: str) -> list[reporting.Line]:
@@ -160,50 +92,100 @@ def _group_lines(sheet: Sheet, group_code: str) -> list[reporting.Line]:
     return [ln for ln in sheet.lines if ln.criterion.code.startswith(prefix)]
 
 
-@use_case
-async def report_entry(call: Call) -> int | None:
+async def _sheet(call: Call, draft: ReportDraft) -> Sheet:
+    return await reporting.sheet(
+        call.session, call.actor, period_code=draft.period_code, now=call.now, year=False
+    )
+
+
+async def _show_groups(call: Call, draft: ReportDraft) -> None:
+    sheet = await _sheet(call, draft)
+    assert sheet.period is not None
+    draft.period_code = sheet.period.code
+    t = call.t
+    rows: list[list[Choice]] = []
+    for group in sheet.groups:
+        if group.depth:
+            continue
+        lines = [ln for ln in sheet.lines if ln.criterion.code.split(".")[0] == group.code]
+        done = sum(1 for ln in lines if ln.latest is not None)
+        label = f"{group.code}. {short(group.name, 40)} ({done}/{len(lines)})"
+        rows.append([Choice(label, f"rg:{group.code}")])
+    for line in sheet.lines:
+        if line.criterion.group_code is None:
+            label = f"{mark(line.latest)} {line.criterion.code} {short(line.criterion.name, 40)}"
+            rows.append([Choice(label, f"rc:{line.criterion.code}")])
+    rows.append(
+        [Choice(t.raw("report.other_period"), "rp"), Choice(t.raw("report.cancel_button"), "rx")]
+    )
+    text = Html(
+        "\n".join(
+            [
+                t("report.choose_group", unit=sheet.unit_name),
+                period_line(t, sheet.period, sheet.year, call.core.tz),
+                t("report.legend"),
+            ]
+        )
+    )
+    await _save(call, draft, CHOOSE)
+    await call.reply(text, choices(*rows))
+
+
+async def report_entry(call: Call) -> None:
     """/report, /baocao: the guided flow; with arguments, the one-line form."""
     if not call.private:
         await call.reply(call.t("report.private_only"))
-        return END
+        return
     if call.args:
-        await _one_line(call, call.args, [])
-        return END
-    _drop_draft(call)  # a new /report starts from a clean draft
-    return await _show_groups(call)
+        await _one_line(call, call.args, list(call.incoming.attachments))
+        return
+    # A new /report starts from a clean draft; the year's state is checked before any step.
+    await call.drop_draft(KIND)
+    await _show_groups(call, ReportDraft())
 
 
-@use_case
-async def report_from_button(call: Call) -> int | None:
+async def report_from_button(call: Call) -> None:
     """A "report now" button (from a reminder or /progress): straight to the criterion."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    _, period_code, code = query.data.split(":", 2)
-    draft = _draft(call)
-    draft.period_code = period_code or None
-    return await _ask_value(call, code)
+    _, period_code, code = [*call.button.split(":", 2), "", ""][:3]
+    if not code:
+        raise InvalidInput("error.stale_button")
+    draft = ReportDraft(period_code=period_code or None)
+    await _ask_value(call, draft, code)
 
 
-@use_case
-async def choose(call: Call) -> int | None:
+async def report_now(call: Call) -> None:
+    """The "report" button of a reminder or /progress: the guided flow from the start."""
+    call.args = []
+    await report_entry(call)
+
+
+async def _in_step(call: Call, *steps: str) -> ReportDraft:
+    """The draft, if the flow is at one of these steps; an older screen's button is out of
+    date and says so (the flow stays where it is)."""
+    draft, step = await _load(call)
+    if step not in steps:
+        raise InvalidInput("error.stale_button")
+    return draft
+
+
+async def choose(call: Call) -> None:
     """The buttons of the choosing screen: a group, a criterion, another period, cancel."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    data = query.data
-    draft = _draft(call)
+    data = call.button
     t = call.t
     if data == "rx":
-        _drop_draft(call)
+        await call.drop_draft(KIND)
         await call.reply(t("report.cancelled"))
-        return END
+        return
+    draft = await _in_step(call, CHOOSE)
     if data == "rb":
-        return await _show_groups(call)
+        await _show_groups(call, draft)
+        return
     if data == "rp":
         periods = await reporting.periods(call.session, call.actor, call.now)
         year = (call.actor.seat.year if call.actor.seat else None) or 0
         rows = [
             [
-                button(
+                Choice(
                     f"{period_label(t, p.code, year)} · {t.raw('period.short.' + p.state.value)}",
                     f"rpp:{p.code}",
                 )
@@ -211,39 +193,35 @@ async def choose(call: Call) -> int | None:
             for p in periods
             if p.state is not PeriodState.FUTURE
         ]
-        await call.reply(t("report.choose_period"), InlineKeyboardMarkup(rows))
-        return CHOOSE
+        await call.reply(t("report.choose_period"), choices(*rows))
+        return
     if data.startswith("rpp:"):
         draft.period_code = data.removeprefix("rpp:")
-        return await _show_groups(call)
+        await _show_groups(call, draft)
+        return
     if data.startswith("rg:"):
         group = data.removeprefix("rg:")
         draft.group_code = group
-        sheet = await reporting.sheet(
-            call.session, call.actor, period_code=draft.period_code, now=call.now, year=False
-        )
+        sheet = await _sheet(call, draft)
         rows = [
             [
-                button(
+                Choice(
                     f"{mark(ln.latest)} {ln.criterion.code} {short(ln.criterion.name, 45)}",
                     f"rc:{ln.criterion.code}",
                 )
             ]
             for ln in _group_lines(sheet, group)
         ]
-        rows.append([button(t.raw("report.back"), "rb")])
-        await call.reply(t("report.choose_criterion", group=group), InlineKeyboardMarkup(rows))
-        return CHOOSE
+        rows.append([Choice(t.raw("report.back"), "rb")])
+        await _save(call, draft, CHOOSE)
+        await call.reply(t("report.choose_criterion", group=group), choices(*rows))
+        return
     if data.startswith("rc:"):
-        return await _ask_value(call, data.removeprefix("rc:"))
-    return CHOOSE
+        await _ask_value(call, draft, data.removeprefix("rc:"))
 
 
-async def _ask_value(call: Call, code: str) -> int:
-    draft = _draft(call)
-    sheet = await reporting.sheet(
-        call.session, call.actor, period_code=draft.period_code, now=call.now, year=False
-    )
+async def _ask_value(call: Call, draft: ReportDraft, code: str) -> None:
+    sheet = await _sheet(call, draft)
     assert sheet.period is not None
     draft.period_code = sheet.period.code
     line = next((ln for ln in sheet.lines if ln.criterion.code == code), None)
@@ -264,7 +242,7 @@ async def _ask_value(call: Call, code: str) -> int:
     t = call.t
     parts = [
         t("report.criterion_head", code=c.code, name=c.name, max=t.number(c.max_points)),
-        period_line(t, sheet.period, sheet.year, call.context.bot_data.tz),
+        period_line(t, sheet.period, sheet.year, call.core.tz),
     ]
     if line.latest is not None:
         parts.append(
@@ -274,11 +252,11 @@ async def _ask_value(call: Call, code: str) -> int:
                 version=line.latest.version,
             )
         )
-    keyboard = None
+    options: Choices = ()
     if c.kind is CriterionKind.YES_NO:
         parts.append(t("report.ask_yes_no"))
-        keyboard = InlineKeyboardMarkup(
-            [[button(t.raw("value.yes"), "rv:có"), button(t.raw("value.no"), "rv:không")]]
+        options = choices(
+            [Choice(t.raw("value.yes"), "rv:có"), Choice(t.raw("value.no"), "rv:không")]
         )
     else:
         target = t.number(c.target) if c.target is not None else "—"
@@ -292,13 +270,13 @@ async def _ask_value(call: Call, code: str) -> int:
             )
         )
     parts.append(t("report.cancel_hint"))
-    await call.reply(Html("\n".join(parts)), keyboard)
-    return VALUE
+    await _save(call, draft, VALUE)
+    await call.reply(Html("\n".join(parts)), options)
 
 
-async def _check_value(call: Call, raw: str) -> Preview:
-    draft = _draft(call)
-    assert draft.criterion_code is not None
+async def _check_value(call: Call, draft: ReportDraft, raw: str) -> Preview:
+    if draft.criterion_code is None:
+        raise InvalidInput("error.stale_button")
     return await reporting.preview(
         call.session,
         call.actor,
@@ -310,133 +288,105 @@ async def _check_value(call: Call, raw: str) -> Preview:
     )
 
 
-async def _ask_evidence(call: Call, checked: Preview) -> int:
+async def _take_value(call: Call, draft: ReportDraft, raw: str) -> None:
+    checked = await _check_value(call, draft, raw)
+    draft.value_text = raw
     t = call.t
     key = (
         "report.ask_evidence_required"
         if checked.criterion.evidence_required
         else "report.ask_evidence"
     )
+    await _save(call, draft, EVIDENCE)
     await call.reply(
         t(key, proposed=t.number(checked.proposed), max=t.number(checked.criterion.max_points)),
-        InlineKeyboardMarkup([[button(t.raw("report.skip"), "re:done")]]),
+        choices([Choice(t.raw("report.skip"), "re:done")]),
     )
-    return EVIDENCE
 
 
-@use_case
-async def value_typed(call: Call) -> int | None:
-    """The value, typed."""
-    message = call.update.effective_message
-    assert message is not None and message.text is not None
-    checked = await _check_value(call, message.text)
-    _draft(call).value_text = message.text
-    return await _ask_evidence(call, checked)
-
-
-@use_case
-async def value_pressed(call: Call) -> int | None:
+async def value_pressed(call: Call) -> None:
     """The value, from the yes/no buttons."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.removeprefix("rv:")
-    checked = await _check_value(call, raw)
-    _draft(call).value_text = raw
-    return await _ask_evidence(call, checked)
+    draft = await _in_step(call, VALUE)
+    await _take_value(call, draft, call.button.removeprefix("rv:"))
 
 
-@use_case
-async def evidence_sent(call: Call) -> int | None:
-    """A document or photo as evidence; several may be sent."""
-    item = _evidence(call.update.effective_message)
-    assert item is not None
-    reporting.check_evidence_size(item[4], call.context.bot_data.evidence_limit)
-    draft = _draft(call)
-    draft.evidence.append(item)
+async def _add_evidence(call: Call, draft: ReportDraft) -> None:
+    """Documents or photos as evidence; several may be sent."""
     t = call.t
+    for item in call.incoming.attachments:
+        reporting.check_evidence_size(item.size, call.core.evidence_limit)
+        draft.evidence.append(asdict(item))
+    last = call.incoming.attachments[-1]
+    await _save(call, draft, EVIDENCE)
     await call.reply(
-        t("report.evidence_received", name=item[2], count=len(draft.evidence)),
-        InlineKeyboardMarkup([[button(t.raw("report.continue"), "re:done")]]),
+        t("report.evidence_received", name=last.name, count=len(draft.evidence)),
+        choices([Choice(t.raw("report.continue"), "re:done")]),
     )
-    return EVIDENCE
 
 
-@use_case
-async def evidence_done(call: Call) -> int | None:
+async def evidence_done(call: Call) -> None:
     """On to the note."""
-    draft = _draft(call)
-    assert draft.criterion_code is not None
-    checked = await _check_value(call, draft.value_text or "")
+    draft = await _in_step(call, EVIDENCE)
+    checked = await _check_value(call, draft, draft.value_text or "")
     if checked.criterion.evidence_required and not draft.evidence:
         raise InvalidInput("error.evidence_required", code=checked.criterion.code)
     t = call.t
+    await _save(call, draft, NOTE)
     if checked.criterion.kind is CriterionKind.JUDGED:
         await call.reply(t("report.ask_note_required"))
     else:
-        await call.reply(
-            t("report.ask_note"), InlineKeyboardMarkup([[button(t.raw("report.skip"), "rn:skip")]])
-        )
-    return NOTE
+        await call.reply(t("report.ask_note"), choices([Choice(t.raw("report.skip"), "rn:skip")]))
 
 
-async def _confirm(call: Call) -> int:
-    draft = _draft(call)
-    checked = await _check_value(call, draft.value_text or "")
+async def _confirm(call: Call, draft: ReportDraft) -> None:
+    checked = await _check_value(call, draft, draft.value_text or "")
     t = call.t
     c = checked.criterion
     seat = call.actor.seat
-    assert seat is not None and seat.year is not None
+    year = seat.year if seat and seat.year else 0
     lines = [
         t("report.confirm_head"),
         t("report.confirm_criterion", code=c.code, name=short(c.name, 120)),
-        t("report.confirm_period", period=period_label(t, checked.period.code, seat.year)),
+        t("report.confirm_period", period=period_label(t, checked.period.code, year)),
         t("report.confirm_value", value=value_text(t, c, checked.value)),
         t("report.confirm_score", proposed=t.number(checked.proposed), max=t.number(c.max_points)),
-        t("report.confirm_evidence", files=", ".join(e[2] for e in draft.evidence) or "—"),
+        t(
+            "report.confirm_evidence",
+            files=", ".join(f.name for f in draft.files()) or "—",
+        ),
         t("report.confirm_note", note=draft.note or "—"),
         t("report.confirm_version", version=checked.next_version),
     ]
     if checked.late:
         lines.append(t("report.confirm_late"))
-    keyboard = InlineKeyboardMarkup(
-        [[button(t.raw("report.send"), "rk:ok"), button(t.raw("report.cancel_button"), "rk:no")]]
+    await _save(call, draft, CONFIRM)
+    await call.reply(
+        Html("\n".join(lines)),
+        choices(
+            [Choice(t.raw("report.send"), "rk:ok"), Choice(t.raw("report.cancel_button"), "rk:no")]
+        ),
     )
-    await call.reply(Html("\n".join(lines)), keyboard)
-    return CONFIRM
 
 
-@use_case
-async def note_typed(call: Call) -> int | None:
-    """The note (or, for a judged item, the justification)."""
-    message = call.update.effective_message
-    assert message is not None and message.text is not None
-    _draft(call).note = message.text
-    return await _confirm(call)
-
-
-@use_case
-async def note_skipped(call: Call) -> int | None:
+async def note_skipped(call: Call) -> None:
     """No note."""
-    draft = _draft(call)
-    checked = await _check_value(call, draft.value_text or "")
+    draft = await _in_step(call, NOTE)
+    checked = await _check_value(call, draft, draft.value_text or "")
     if checked.criterion.kind is CriterionKind.JUDGED:
         raise InvalidInput("error.judged_needs_note", code=checked.criterion.code)
     draft.note = None
-    return await _confirm(call)
+    await _confirm(call, draft)
 
 
-@use_case
-async def confirmed(call: Call) -> int | None:
+async def confirmed(call: Call) -> None:
     """Send or cancel the report on the confirm screen."""
-    query = call.update.callback_query
-    assert query is not None
-    if query.data != "rk:ok":
-        _drop_draft(call)
+    if call.button != "rk:ok":
+        await call.drop_draft(KIND)
         await call.reply(call.t("report.cancelled"))
-        return END
-    draft = _draft(call)
-    assert draft.criterion_code is not None
-    stored = await _store(call, draft.evidence)
+        return
+    draft = await _in_step(call, CONFIRM)
+    assert draft.criterion_code is not None  # set before the flow reaches CONFIRM
+    stored = await _store(call, draft.files())
     done = await reporting.submit(
         call.session,
         call.actor,
@@ -445,13 +395,27 @@ async def confirmed(call: Call) -> int | None:
         raw_value=draft.value_text or "",
         note=draft.note,
         evidence=stored,
-        evidence_limit=call.context.bot_data.evidence_limit,
+        evidence_limit=call.core.evidence_limit,
         language=call.t.language,
         now=call.now,
     )
-    _drop_draft(call)
+    await call.drop_draft(KIND)
     await call.reply(_saved_text(call, done))
-    return END
+
+
+async def step(call: Call, found: drafts.Open) -> None:
+    """Typed text or files while the flow is open: the answer to the current step."""
+    draft = ReportDraft.of(found)
+    incoming = call.incoming
+    if found.step == EVIDENCE and incoming.attachments:
+        await _add_evidence(call, draft)
+    elif found.step == VALUE and incoming.text and not incoming.attachments:
+        await _take_value(call, draft, incoming.text)
+    elif found.step == NOTE and incoming.text and not incoming.attachments:
+        draft.note = incoming.text
+        await _confirm(call, draft)
+    else:
+        await call.reply(call.t("report.unexpected"))
 
 
 def _saved_text(call: Call, done: reporting.Submitted) -> Html:
@@ -473,33 +437,17 @@ def _saved_text(call: Call, done: reporting.Submitted) -> Html:
     return text
 
 
-@use_case
-async def cancel(call: Call) -> int | None:
-    """/cancel: leave the flow; nothing is saved."""
-    _drop_draft(call)
-    await call.reply(call.t("report.cancelled"))
-    return END
-
-
-@use_case
-async def unexpected(call: Call) -> int | None:
-    """Something the current step did not ask for."""
-    await call.reply(call.t("report.unexpected"))
-    return None
-
-
-async def timed_out(update: object, context: Context) -> None:
-    """An abandoned flow is forgotten; nothing was saved."""
-    if context.user_data is not None:
-        context.user_data.draft = None
+async def cancel(call: Call) -> None:
+    """/cancel: leave whatever guided step is open; nothing is saved."""
+    found = await call.draft("review")
+    await call.drop_draft()
+    await call.reply(call.t("review.cancelled" if found else "report.cancelled"))
 
 
 # ---------------------------------------------------------------- the one-line form
 
 
-async def _one_line(
-    call: Call, args: list[str], evidence: list[tuple[str, str, str, str | None, int]]
-) -> None:
+async def _one_line(call: Call, args: list[str], evidence: list[Attachment]) -> None:
     period_code = None
     if len(args) >= 3:
         # An optional leading period code: /baocao Q1 2.1 có reports for Q1 (late, say).
@@ -530,54 +478,41 @@ async def _one_line(
         raw_value=raw,
         note=note,
         evidence=stored,
-        evidence_limit=call.context.bot_data.evidence_limit,
+        evidence_limit=call.core.evidence_limit,
         language=call.t.language,
         now=call.now,
     )
     await call.reply(_saved_text(call, done))
 
 
-@use_case
-async def report_with_file(call: Call) -> None:
-    """A document or photo whose caption is a one-line report: the file is the evidence."""
-    message = call.update.effective_message
-    assert message is not None and message.caption is not None
-    item = _evidence(message)
-    words = message.caption.split()[1:]
-    await _one_line(call, words, [item] if item else [])
-
-
 # ---------------------------------------------------------------- progress and history
 
 
-def _progress_keyboard(
-    call: Call, scope: str, period: str, page: int, pages: int
-) -> InlineKeyboardMarkup:
+def _progress_choices(call: Call, scope: str, period: str, page: int, pages: int) -> Choices:
     t = call.t
     toggle = (
-        button(t.raw("progress.show_year"), f"pg:y:{period}:0")
+        Choice(t.raw("progress.show_year"), f"pg:y:{period}:0")
         if scope == "p"
-        else button(t.raw("progress.show_period"), f"pg:p:{period}:0")
+        else Choice(t.raw("progress.show_period"), f"pg:p:{period}:0")
     )
     row = []
     if page > 0:
-        row.append(button("◀", f"pg:{scope}:{period}:{page - 1}"))
+        row.append(Choice("◀", f"pg:{scope}:{period}:{page - 1}"))
     row.append(toggle)
     if page < pages - 1:
-        row.append(button("▶", f"pg:{scope}:{period}:{page + 1}"))
-    return InlineKeyboardMarkup([row, [button(t.raw("progress.report_now"), "rnow")]])
+        row.append(Choice("▶", f"pg:{scope}:{period}:{page + 1}"))
+    return choices(row, [Choice(t.raw("progress.report_now"), "rnow")])
 
 
 async def _show_progress(call: Call, scope: str, period: str | None, page: int) -> None:
     sheet = await reporting.sheet(
         call.session, call.actor, period_code=period, now=call.now, year=scope == "y"
     )
-    text, pages = progress_page(call.t, sheet, page, call.context.bot_data.tz)
+    text, pages = progress_page(call.t, sheet, page, call.core.tz)
     code = sheet.period.code if sheet.period else (period or "")
-    await call.reply(text, _progress_keyboard(call, scope, code, page, pages))
+    await call.reply(text, _progress_choices(call, scope, code, page, pages))
 
 
-@use_case
 async def progress(call: Call) -> None:
     """/progress, /tiendo [period]: the unit's standing, criterion by criterion."""
     if not call.private:
@@ -586,18 +521,21 @@ async def progress(call: Call) -> None:
     await _show_progress(call, "p", call.args[0] if call.args else None, 0)
 
 
-@use_case
 async def progress_page_button(call: Call) -> None:
     """Paging and the period/year switch of /progress."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    _, scope, period, page = query.data.split(":")
-    await _show_progress(call, scope, period or None, int(page))
+    parts = call.button.split(":")
+    if len(parts) != 4 or parts[1] not in ("p", "y") or not parts[3].isdigit():
+        raise InvalidInput("error.stale_button")
+    _, scope, period, page = parts
+    await _show_progress(call, scope, period or None, int(page[:4]))
 
 
-@use_case
 async def history(call: Call) -> None:
     """/history, /lichsu CODE: every version the unit reported on a criterion."""
+    if not call.private:
+        # A unit's notes and files are its own: never shown in the cluster's group.
+        await call.reply(call.t("report.private_only"))
+        return
     if not call.args:
         raise InvalidInput("error.history_usage")
     criterion, versions = await reporting.history(
@@ -612,7 +550,7 @@ async def history(call: Call) -> None:
             "history.version",
             version=v.version,
             period=v.period_code,
-            when=t.datetime(v.reported_at, call.context.bot_data.tz),
+            when=t.datetime(v.reported_at, call.core.tz),
             value=value_text(t, criterion, v.value),
             proposed=t.number(v.proposed) if v.proposed is not None else "—",
         )
@@ -631,53 +569,18 @@ async def history(call: Call) -> None:
     await call.reply(Html("\n".join(lines)))
 
 
-def handlers() -> list[BaseHandler[Any, Context, Any]]:
-    """The reporting handlers, in the order they must be registered."""
-    with warnings.catch_warnings():
-        # per_message=False is right here (one flow per user, across messages); PTB warns
-        # about CallbackQueryHandlers in that mode on purpose.
-        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
-        flow = ConversationHandler(
-            entry_points=[
-                CommandHandler(REPORT_COMMANDS, report_entry),
-                CallbackQueryHandler(report_from_button, pattern=r"^rr:"),
-                CallbackQueryHandler(report_entry, pattern=r"^rnow$"),
-            ],
-            states={
-                CHOOSE: [CallbackQueryHandler(choose, pattern=r"^(rg:|rc:|rp|rpp:|rb|rx)")],
-                VALUE: [
-                    MessageHandler(filters.TEXT & ~filters.COMMAND, value_typed),
-                    CallbackQueryHandler(value_pressed, pattern=r"^rv:"),
-                ],
-                EVIDENCE: [
-                    MessageHandler(filters.Document.ALL | filters.PHOTO, evidence_sent),
-                    CallbackQueryHandler(evidence_done, pattern=r"^re:done$"),
-                ],
-                NOTE: [
-                    MessageHandler(filters.TEXT & ~filters.COMMAND, note_typed),
-                    CallbackQueryHandler(note_skipped, pattern=r"^rn:skip$"),
-                ],
-                CONFIRM: [CallbackQueryHandler(confirmed, pattern=r"^rk:")],
-                ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancel),
-                # A new /report restarts the flow instead of being taken as a value.
-                CommandHandler(REPORT_COMMANDS, report_entry),
-                MessageHandler(filters.ALL & ~filters.COMMAND, unexpected),
-                CallbackQueryHandler(unexpected),
-            ],
-            conversation_timeout=30 * 60,
-            name="report",
-        )
-    return [
-        flow,
-        MessageHandler(
-            (filters.Document.ALL | filters.PHOTO)
-            & filters.CaptionRegex(r"^/(report|baocao)(@\w+)?(\s|$)"),
-            report_with_file,
-        ),
-        CommandHandler(PROGRESS_COMMANDS, progress),
-        CallbackQueryHandler(progress_page_button, pattern=r"^pg:"),
-        CommandHandler(HISTORY_COMMANDS, history),
-    ]
+def register(router: Router) -> None:
+    """The reporting commands, buttons and the guided flow's steps."""
+    router.command(REPORT_COMMANDS, report_entry)
+    router.command("cancel", cancel)
+    router.command(PROGRESS_COMMANDS, progress)
+    router.command(HISTORY_COMMANDS, history)
+    router.button(["rg", "rc", "rp", "rpp", "rb", "rx"], choose)
+    router.button("rr", report_from_button)
+    router.button("rnow", report_now)
+    router.button("rv", value_pressed)
+    router.button("re", evidence_done)
+    router.button("rn", note_skipped)
+    router.button("rk", confirmed)
+    router.button("pg", progress_page_button)
+    router.step(KIND, step)

@@ -1,68 +1,64 @@
-"""The chair's review (/thamdinh), guided with buttons or in one line, and the unit's
-explanation (/giaitrinh). Every rule is in services.review; this module asks and tells."""
+"""The chair's review (/thamdinh), guided with choices or in one line, and the unit's
+explanation (/giaitrinh). Every rule is in services.review; this module asks and tells. The
+guided review is a step machine over a draft row, like the report flow."""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardMarkup
-from telegram.error import TelegramError
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
-from telegram.warnings import PTBUserWarning
-
-from handlers.common import Call, button, use_case
-from handlers.context import Context, ReviewDraft
+from handlers.channel import Undeliverable
+from handlers.core import Call, Router
 from handlers.i18n import Html, Texts, texts
+from handlers.io import Choice, Text, choices
 from handlers.render import short
 from models.tables import CriterionKind
-from services import review
+from services import drafts, review
 from services.errors import InvalidInput
 from services.review import ItemDetail, Recipient, Reviewed
 from services.standings import Entry, Leaf
 
 log = logging.getLogger(__name__)
 
-CHOOSE, SCORE, REASON, CONFIRM = range(10, 14)
-END = ConversationHandler.END
+KIND = "review"
+CHOOSE, SCORE, REASON, CONFIRM = "choose", "score", "reason", "confirm"
 REVIEW_COMMANDS = ["review", "thamdinh"]
 EXPLAIN_COMMANDS = ["explain", "giaitrinh"]
 PAGE = 10
 
 
-def _draft(call: Call) -> ReviewDraft:
-    data = call.context.user_data
-    assert data is not None
-    if data.review is None:
+@dataclass
+class ReviewDraft:
+    """A chair's review being composed; nothing is stored until it is confirmed."""
+
+    cluster_code: str
+    unit_code: str | None = None
+    criterion_code: str | None = None
+    report_id: int | None = None  # the version shown: a newer one makes the review stale
+    score_text: str | None = None  # None: verify as proposed
+    reason: str | None = None
+    page: int = 0
+
+
+async def _draft(call: Call, *steps: str) -> ReviewDraft:
+    """The open review, at one of these steps (any step when none are named)."""
+    found = await call.draft(KIND)
+    if found is None:
         raise InvalidInput("error.review_expired")
-    return data.review
+    if steps and found.step not in steps:
+        raise InvalidInput("error.stale_button")
+    return ReviewDraft(**found.data)
 
 
-def _start_draft(call: Call, cluster_code: str) -> ReviewDraft:
-    data = call.context.user_data
-    assert data is not None
-    data.review = ReviewDraft(cluster_code=cluster_code)
-    return data.review
-
-
-def _drop(call: Call) -> None:
-    if call.context.user_data is not None:
-        call.context.user_data.review = None
+async def _save(call: Call, draft: ReviewDraft, step: str) -> None:
+    await call.save_draft(KIND, step, asdict(draft))
 
 
 def _tz(call: Call) -> ZoneInfo:
-    return call.context.bot_data.tz
+    return call.core.tz
 
 
 def value_text(t: Texts, leaf: Leaf, value: Decimal | None) -> str:
@@ -84,13 +80,12 @@ def status_mark(entry: Entry) -> str:
 # ---------------------------------------------------------------- screens
 
 
-async def _show_units(call: Call, cluster_code: str | None) -> int:
+async def _show_units(call: Call, cluster_code: str | None) -> None:
     view = await review.units(call.session, call.actor, cluster_code=cluster_code)
-    _start_draft(call, view.cluster_code)
     t = call.t
     rows = [
         [
-            button(
+            Choice(
                 f"{u.member.short_name} · {u.pending}/{u.reported} "
                 + t.raw("review.pending_short"),
                 f"tvu:{u.member.code}",
@@ -98,30 +93,30 @@ async def _show_units(call: Call, cluster_code: str | None) -> int:
         ]
         for u in view.units
     ]
-    rows.append([button(t.raw("review.cancel_button"), "tvx")])
-    await call.reply(t("review.choose_unit", year=view.year), InlineKeyboardMarkup(rows))
-    return CHOOSE
+    rows.append([Choice(t.raw("review.cancel_button"), "tvx")])
+    await _save(call, ReviewDraft(cluster_code=view.cluster_code), CHOOSE)
+    await call.reply(t("review.choose_unit", year=view.year), choices(*rows))
 
 
-async def _show_items(call: Call, page: int = 0) -> int:
-    draft = _draft(call)
+async def _show_items(call: Call, draft: ReviewDraft, page: int = 0) -> None:
     assert draft.unit_code is not None
     view = await review.items(
         call.session, call.actor, cluster_code=draft.cluster_code, unit_code=draft.unit_code
     )
     t = call.t
     if not view.items:
+        await _save(call, draft, CHOOSE)
         await call.reply(
             t("review.nothing_reported", unit=view.member.short_name),
-            InlineKeyboardMarkup([[button(t.raw("review.back"), "tvb")]]),
+            choices([Choice(t.raw("review.back"), "tvb")]),
         )
-        return CHOOSE
+        return
     pages = -(-len(view.items) // PAGE)
     page = min(max(page, 0), pages - 1)
     draft.page = page
     rows = [
         [
-            button(
+            Choice(
                 f"{status_mark(i.entry)} {i.leaf.code} {short(i.leaf.name, 40)}",
                 f"tvc:{i.leaf.code}",
             )
@@ -130,12 +125,13 @@ async def _show_items(call: Call, page: int = 0) -> int:
     ]
     nav = []
     if page > 0:
-        nav.append(button("◀", f"tvp:{page - 1}"))
-    nav.append(button(t.raw("review.back"), "tvb"))
+        nav.append(Choice("◀", f"tvp:{page - 1}"))
+    nav.append(Choice(t.raw("review.back"), "tvb"))
     if page < pages - 1:
-        nav.append(button("▶", f"tvp:{page + 1}"))
+        nav.append(Choice("▶", f"tvp:{page + 1}"))
     rows.append(nav)
     pending = sum(1 for i in view.items if i.entry.verified is None)
+    await _save(call, draft, CHOOSE)
     await call.reply(
         t(
             "review.choose_criterion",
@@ -145,9 +141,8 @@ async def _show_items(call: Call, page: int = 0) -> int:
             page=page + 1,
             pages=pages,
         ),
-        InlineKeyboardMarkup(rows),
+        choices(*rows),
     )
-    return CHOOSE
 
 
 def detail_text(t: Texts, d: ItemDetail, tz: ZoneInfo) -> Html:
@@ -180,8 +175,7 @@ def detail_text(t: Texts, d: ItemDetail, tz: ZoneInfo) -> Html:
     return Html("\n".join(lines))
 
 
-async def _show_item(call: Call, criterion_code: str) -> int:
-    draft = _draft(call)
+async def _show_item(call: Call, draft: ReviewDraft, criterion_code: str) -> None:
     assert draft.unit_code is not None
     detail = await review.item(
         call.session,
@@ -194,19 +188,19 @@ async def _show_item(call: Call, criterion_code: str) -> int:
     draft.report_id = detail.entry.report_id
     draft.score_text = draft.reason = None
     t = call.t
-    keyboard = InlineKeyboardMarkup(
-        [
-            [button(t.raw("review.keep"), "tvk"), button(t.raw("review.adjust"), "tva")],
-            [button(t.raw("review.back"), f"tvp:{draft.page}")],
-        ]
+    await _save(call, draft, CHOOSE)
+    await call.reply(
+        detail_text(t, detail, _tz(call)),
+        choices(
+            [Choice(t.raw("review.keep"), "tvk"), Choice(t.raw("review.adjust"), "tva")],
+            [Choice(t.raw("review.back"), f"tvp:{draft.page}")],
+        ),
     )
-    await call.reply(detail_text(t, detail, _tz(call)), keyboard)
-    return CHOOSE
 
 
-async def _confirm(call: Call) -> int:
-    draft = _draft(call)
-    assert draft.unit_code is not None and draft.criterion_code is not None
+async def _confirm(call: Call, draft: ReviewDraft) -> None:
+    if draft.unit_code is None or draft.criterion_code is None:
+        raise InvalidInput("error.stale_button")
     t = call.t
     if draft.score_text is None:
         detail = await review.item(
@@ -236,27 +230,28 @@ async def _confirm(call: Call) -> int:
         verified=t.number(verified),
         reason=draft.reason or "—",
     )
-    keyboard = InlineKeyboardMarkup(
-        [[button(t.raw("review.save"), "tvok"), button(t.raw("review.cancel_button"), "tvx")]]
+    await _save(call, draft, CONFIRM)
+    await call.reply(
+        text,
+        choices(
+            [Choice(t.raw("review.save"), "tvok"), Choice(t.raw("review.cancel_button"), "tvx")]
+        ),
     )
-    await call.reply(text, keyboard)
-    return CONFIRM
 
 
 # ---------------------------------------------------------------- telling people
 
 
-async def _notify(
-    context: Context, recipients: list[Recipient], make: Callable[[Texts], Html]
-) -> int:
-    """Message each recipient in their language; one unreachable person stops nobody."""
+async def notify(call: Call, recipients: list[Recipient], make: Callable[[Texts], Html]) -> int:
+    """Message each recipient in their language, on their channel; one unreachable person
+    stops nobody."""
     sent = 0
     for person in recipients:
-        t = texts(person.language or context.bot_data.default_language)
+        t = texts(person.language or call.core.default_language)
         try:
-            await context.bot.send_message(person.telegram_id, make(t))
-        except TelegramError as exc:
-            log.warning("could not tell user %s about a review: %s", person.telegram_id, exc)
+            await call.send(person.address, Text(make(t)))
+        except Undeliverable as exc:
+            log.warning("could not tell %s about a review: %s", person.address, exc.detail)
             continue
         sent += 1
     return sent
@@ -280,7 +275,7 @@ def review_notice(t: Texts, done: Reviewed) -> Html:
 
 
 async def _after_review(call: Call, done: Reviewed) -> None:
-    told = await _notify(call.context, done.recipients, lambda t: review_notice(t, done))
+    told = await notify(call, done.recipients, lambda t: review_notice(t, done))
     t = call.t
     key = "review.saved_adjusted" if done.adjusted else "review.saved_verified"
     await call.reply(
@@ -298,14 +293,13 @@ async def _after_review(call: Call, done: Reviewed) -> None:
 # ---------------------------------------------------------------- the handlers
 
 
-@use_case
-async def review_entry(call: Call) -> int | None:
+async def review_entry(call: Call) -> None:
     """/review, /thamdinh [UNIT [CODE [SCORE reason…]]]: guided, or in one line."""
     if not call.private:
         await call.reply(call.t("chair.private_only"))
-        return END
+        return
     args = call.args
-    _drop(call)
+    await call.drop_draft(KIND)
     if len(args) >= 3:
         unit, code, score, reason = args[0], args[1], args[2], " ".join(args[3:]) or None
         done = await review.submit(
@@ -322,105 +316,97 @@ async def review_entry(call: Call) -> int | None:
             now=call.now,
         )
         await _after_review(call, done)
-        return END
+        return
     if not args:
-        return await _show_units(call, None)
+        await _show_units(call, None)
+        return
     if call.actor.seat is None and call.actor.is_admin and len(args) == 1:
         # An admin without a unit names the cluster first.
-        return await _show_units(call, args[0])
+        await _show_units(call, args[0])
+        return
     view = await review.items(call.session, call.actor, cluster_code=None, unit_code=args[0])
-    draft = _start_draft(call, view.cluster_code)
-    draft.unit_code = view.member.code
+    draft = ReviewDraft(cluster_code=view.cluster_code, unit_code=view.member.code)
     if len(args) == 2:
-        return await _show_item(call, args[1])
-    return await _show_items(call)
+        await _show_item(call, draft, args[1])
+        return
+    await _show_items(call, draft)
 
 
-@use_case
-async def chosen(call: Call) -> int | None:
-    """The buttons of the choosing screens: unit, page, criterion, keep or adjust."""
-    query = call.update.callback_query
-    assert query is not None and query.data is not None
-    data = query.data
+async def chosen(call: Call) -> None:
+    """The choices of the review screens: unit, page, criterion, keep or adjust, cancel."""
+    data = call.button
     t = call.t
     if data == "tvx":
-        _drop(call)
+        await call.drop_draft(KIND)
         await call.reply(t("review.cancelled"))
-        return END
-    draft = _draft(call)
+        return
+    draft = await _draft(call, CHOOSE)
     if data == "tvb":
-        return await _show_units(call, draft.cluster_code)
+        await _show_units(call, draft.cluster_code)
+        return
     if data.startswith("tvu:"):
         draft.unit_code = data.removeprefix("tvu:")
-        return await _show_items(call)
+        await _show_items(call, draft)
+        return
     if data.startswith("tvp:"):
-        return await _show_items(call, int(data.removeprefix("tvp:")))
+        page = data.removeprefix("tvp:")
+        if draft.unit_code is None or not page.isdigit():
+            raise InvalidInput("error.stale_button")
+        await _show_items(call, draft, int(page[:4]))
+        return
     if data.startswith("tvc:"):
-        return await _show_item(call, data.removeprefix("tvc:"))
+        if draft.unit_code is None:
+            raise InvalidInput("error.stale_button")
+        await _show_item(call, draft, data.removeprefix("tvc:"))
+        return
+    if draft.criterion_code is None:
+        raise InvalidInput("error.stale_button")  # keep/adjust belong to a criterion's screen
     if data == "tvk":
         draft.score_text = None
         draft.reason = None
-        return await _confirm(call)
+        await _confirm(call, draft)
+        return
     if data == "tva":
+        await _save(call, draft, SCORE)
         await call.reply(t("review.ask_score"))
-        return SCORE
-    return None
+        return
+    raise InvalidInput("error.stale_button")
 
 
-@use_case
-async def score_typed(call: Call) -> int | None:
+async def _score_typed(call: Call, draft: ReviewDraft, typed: str) -> None:
     """The adjusted score, typed; checked at once, then the reason."""
-    message = call.update.effective_message
-    assert message is not None and message.text is not None
-    draft = _draft(call)
-    assert draft.unit_code is not None and draft.criterion_code is not None
+    if draft.unit_code is None or draft.criterion_code is None:
+        raise InvalidInput("error.review_expired")
     checked = await review.check_score(
         call.session,
         call.actor,
         cluster_code=draft.cluster_code,
         unit_code=draft.unit_code,
         criterion_code=draft.criterion_code,
-        score_text=message.text,
+        score_text=typed,
         language=call.t.language,
     )
-    draft.score_text = message.text.strip()
+    draft.score_text = typed.strip()
     t = call.t
+    await _save(call, draft, REASON)
     if checked.adjusted:
         await call.reply(t("review.ask_reason", verified=t.number(checked.verified)))
     else:
         await call.reply(
-            t("review.ask_reason_optional"),
-            InlineKeyboardMarkup([[button(t.raw("review.skip"), "tvr")]]),
+            t("review.ask_reason_optional"), choices([Choice(t.raw("review.skip"), "tvr")])
         )
-    return REASON
 
 
-@use_case
-async def reason_typed(call: Call) -> int | None:
-    """The reason for the adjustment."""
-    message = call.update.effective_message
-    assert message is not None and message.text is not None
-    _draft(call).reason = message.text
-    return await _confirm(call)
-
-
-@use_case
-async def reason_skipped(call: Call) -> int | None:
+async def reason_skipped(call: Call) -> None:
     """No reason (only offered when the score stays as proposed)."""
-    _draft(call).reason = None
-    return await _confirm(call)
+    draft = await _draft(call, REASON)
+    draft.reason = None
+    await _confirm(call, draft)
 
 
-@use_case
-async def confirmed(call: Call) -> int | None:
+async def confirmed(call: Call) -> None:
     """Save the review, tell the unit, and go back to the unit's criteria."""
-    query = call.update.callback_query
-    assert query is not None
-    if query.data != "tvok":
-        _drop(call)
-        await call.reply(call.t("review.cancelled"))
-        return END
-    draft = _draft(call)
+    draft = await _draft(call, CONFIRM)
     assert draft.unit_code is not None and draft.criterion_code is not None
     done = await review.submit(
         call.session,
@@ -437,34 +423,20 @@ async def confirmed(call: Call) -> int | None:
     )
     await _after_review(call, done)
     # Straight on to the unit's next criterion: a chair reviews a unit in one sitting.
-    return await _show_items(call, draft.page)
+    await _show_items(call, draft, draft.page)
 
 
-@use_case
-async def cancel(call: Call) -> int | None:
-    """/cancel: leave the review; nothing is saved."""
-    _drop(call)
-    await call.reply(call.t("review.cancelled"))
-    return END
-
-
-@use_case
-async def unexpected(call: Call) -> int | None:
-    """Something the current step did not ask for."""
-    await call.reply(call.t("review.unexpected"))
-    return None
-
-
-@use_case
-async def expired(call: Call) -> None:
-    """A review button pressed after the review ended (or the bot restarted)."""
-    await call.reply(call.t("error.review_expired"))
-
-
-async def timed_out(update: object, context: Context) -> None:
-    """An abandoned review is forgotten; nothing was saved."""
-    if context.user_data is not None:
-        context.user_data.review = None
+async def step(call: Call, found: drafts.Open) -> None:
+    """Typed text while a review is open: the score or the reason."""
+    draft = ReviewDraft(**found.data)
+    typed = call.incoming.text
+    if found.step == SCORE and typed and not call.incoming.attachments:
+        await _score_typed(call, draft, typed)
+    elif found.step == REASON and typed and not call.incoming.attachments:
+        draft.reason = typed
+        await _confirm(call, draft)
+    else:
+        await call.reply(call.t("review.unexpected"))
 
 
 def explain_notice(t: Texts, done: review.Explained) -> Html:
@@ -480,7 +452,6 @@ def explain_notice(t: Texts, done: review.Explained) -> Html:
     )
 
 
-@use_case
 async def explain(call: Call) -> None:
     """/explain, /giaitrinh CODE text…: the unit's answer to the chair's review."""
     if not call.private:
@@ -488,46 +459,21 @@ async def explain(call: Call) -> None:
         return
     if len(call.args) < 2:
         raise InvalidInput("error.explain_usage")
-    message = call.update.effective_message
-    assert message is not None and message.text is not None
     # The text as typed (line breaks kept), after the command and the code.
-    parts = message.text.split(maxsplit=2)
+    parts = call.incoming.text.split(maxsplit=2)
     text = parts[2] if len(parts) > 2 else ""
     done = await review.explain(
         call.session, call.actor, criterion_code=call.args[0], text=text, now=call.now
     )
-    told = await _notify(call.context, done.recipients, lambda t: explain_notice(t, done))
+    told = await notify(call, done.recipients, lambda t: explain_notice(t, done))
     await call.reply(call.t("explain.saved", code=done.leaf.code, told=told))
 
 
-def handlers() -> list[BaseHandler[Any, Context, Any]]:
-    """The review conversation and /giaitrinh."""
-    with warnings.catch_warnings():
-        # per_message=False is right here (one review per chair, across messages).
-        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
-        flow = ConversationHandler(
-            entry_points=[CommandHandler(REVIEW_COMMANDS, review_entry)],
-            states={
-                CHOOSE: [CallbackQueryHandler(chosen, pattern=r"^tv[ubpckax]")],
-                SCORE: [MessageHandler(filters.TEXT & ~filters.COMMAND, score_typed)],
-                REASON: [
-                    MessageHandler(filters.TEXT & ~filters.COMMAND, reason_typed),
-                    CallbackQueryHandler(reason_skipped, pattern=r"^tvr$"),
-                ],
-                CONFIRM: [CallbackQueryHandler(confirmed, pattern=r"^tv(ok|x)$")],
-                ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out)],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancel),
-                CommandHandler(REVIEW_COMMANDS, review_entry),
-                MessageHandler(filters.TEXT & ~filters.COMMAND, unexpected),
-                CallbackQueryHandler(unexpected, pattern=r"^tv"),
-            ],
-            conversation_timeout=30 * 60,
-            name="review",
-        )
-    return [
-        flow,
-        CallbackQueryHandler(expired, pattern=r"^tv"),
-        CommandHandler(EXPLAIN_COMMANDS, explain),
-    ]
+def register(router: Router) -> None:
+    """The review dialogue and /giaitrinh."""
+    router.command(REVIEW_COMMANDS, review_entry)
+    router.command(EXPLAIN_COMMANDS, explain)
+    router.button(["tvu", "tvb", "tvp", "tvc", "tvk", "tva", "tvx"], chosen)
+    router.button("tvr", reason_skipped)
+    router.button("tvok", confirmed)
+    router.step(KIND, step)

@@ -99,7 +99,9 @@ class Cluster(Base):
     kind: Mapped[ClusterKind] = mapped_column(_enum(ClusterKind))
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
-    group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The cluster's group chat as a channel address ("telegram:-100123"): where the board
+    # and the group reminders go.
+    group_address: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -178,19 +180,52 @@ class Pledge(Base):
 
 
 class User(Base):
-    """A Telegram account that has talked to the bot, officer or not."""
+    """A person who has talked to the bot, officer or not, on one channel or several."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     full_name: Mapped[str] = mapped_column(String(255))
     username: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(8))
-    # False once Telegram says the user blocked the bot; reminders skip them.
-    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Identity(Base):
+    """One of a person's accounts on a chat channel (Telegram, Zalo, the console)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_identities_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(100))
+    # False once the channel says the person blocked the bot; reminders skip this identity.
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    # The channel last used is where scheduled messages go.
+    last_seen_at: Mapped[datetime]
+
+
+class Draft(Base):
+    """A guided dialogue in progress (a report, a review): its step and what was typed so
+    far. In the database, so a restart or another webhook worker takes the next step."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class Officer(Base):
@@ -310,15 +345,16 @@ class Report(Base):
 
 
 class EvidenceFile(Base):
-    """A file attached to a report: Telegram's ids to resend it, and the stored copy."""
+    """A file attached to a report: the channel's reference to it, and the stored copy."""
 
     __tablename__ = "evidence_files"
     __table_args__ = (Index("ix_evidence_files_report_id", "report_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
-    telegram_file_id: Mapped[str] = mapped_column(String(255))
-    telegram_file_unique_id: Mapped[str] = mapped_column(String(64))
+    # "telegram:<file_id>" (or a Zalo image URL): how the channel fetches it again.
+    file_ref: Mapped[str] = mapped_column(String(1024))
+    file_unique_id: Mapped[str] = mapped_column(String(128))
     file_name: Mapped[str] = mapped_column(String(255))
     mime_type: Mapped[str | None] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -350,7 +386,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(80))  # "tg:<id>", "cli", "system"
+    actor: Mapped[str] = mapped_column(String(80))  # "telegram:<id>", "cli", "system"
     cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"))
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(40))
@@ -366,12 +402,12 @@ class ReminderLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
-    # rule|period|unit|recipient, e.g. "before:3|12|4|555123"
+    # rule|period|unit|recipient, e.g. "before:3|12|4|telegram:555123"
     dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
     rule: Mapped[str] = mapped_column(String(40))
     period_id: Mapped[int | None] = mapped_column(ForeignKey("periods.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    recipient_chat_id: Mapped[int] = mapped_column(BigInteger)
+    recipient: Mapped[str] = mapped_column(String(128))  # a channel address
     # claimed → sent | failed | blocked | skipped
     status: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]
@@ -389,7 +425,7 @@ class LeaderboardPost(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
     year: Mapped[int] = mapped_column(Integer)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(String(128))
     posted_at: Mapped[datetime]
     # {"<unit_id>": {"rank": 1, "verified": "91.5", "proposed": "93"}}
     standings: Mapped[dict[str, Any]]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Cluster, Membership, Officer, Role, Unit, User
+from models.tables import Cluster, Identity, Membership, Officer, Role, Unit, User
+from services.addresses import Address
 from services.clusters import current_year
 from services.errors import PermissionDenied
 
@@ -79,13 +80,18 @@ class Seat:
 
 @dataclass(frozen=True)
 class Actor:
-    telegram_id: int
+    address: Address  # the channel identity this update came from
     user_id: int | None
     language: str | None
     is_admin: bool
     seat: Seat | None
-    # False once Telegram refused a message to them (they blocked the bot).
+    # False once the channel refused a message to them (they blocked the bot).
     reachable: bool = True
+
+    @property
+    def audit_name(self) -> str:
+        """Who did it, in the audit log: the channel identity ("telegram:123")."""
+        return str(self.address)
 
     def role_in(self, cluster_id: int) -> AccessRole | None:
         if self.is_admin:
@@ -166,15 +172,23 @@ async def active_seat(session: AsyncSession, user_id: int) -> Seat | None:
     )
 
 
-async def resolve_actor(session: AsyncSession, telegram_id: int, admins: frozenset[int]) -> Actor:
-    """Who is talking: admin flag from settings, seat and role from the database."""
-    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+async def resolve_actor(session: AsyncSession, address: Address, admins: frozenset[str]) -> Actor:
+    """Who is talking: admin flag from settings (addresses), seat and role from the
+    database."""
+    row = (
+        await session.execute(
+            select(User, Identity.reachable)
+            .join(Identity, Identity.user_id == User.id)
+            .where(Identity.channel == address.channel, Identity.external_id == address.id)
+        )
+    ).first()
+    user, reachable = (row[0], row[1]) if row else (None, True)
     seat = await active_seat(session, user.id) if user else None
     return Actor(
-        telegram_id=telegram_id,
+        address=address,
         user_id=user.id if user else None,
         language=user.language if user else None,
-        is_admin=telegram_id in admins,
+        is_admin=str(address) in admins,
         seat=seat,
-        reachable=user.reachable if user else True,
+        reachable=reachable,
     )

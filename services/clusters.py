@@ -460,7 +460,7 @@ async def list_clusters(session: AsyncSession) -> list[ClusterSummary]:
                 units=units,
                 current_year=year.year if year else None,
                 chair=chair,
-                group_linked=cluster.group_chat_id is not None,
+                group_linked=cluster.group_address is not None,
             )
         )
     return out

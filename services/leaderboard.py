@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.tables import Cluster, ClusterYear, LeaderboardPost
 from services import audit
 from services.access import Actor, Permission
+from services.addresses import Address
 from services.clusters import current_year, get_cluster
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.standings import Board, boards
@@ -73,8 +74,8 @@ async def board_by_code(
     return await cluster_board(session, cluster.id, now, year)
 
 
-async def group_cluster(session: AsyncSession, chat_id: int) -> Cluster | None:
-    return await session.scalar(select(Cluster).where(Cluster.group_chat_id == chat_id))
+async def group_cluster(session: AsyncSession, chat: Address) -> Cluster | None:
+    return await session.scalar(select(Cluster).where(Cluster.group_address == str(chat)))
 
 
 async def board(
@@ -82,13 +83,13 @@ async def board(
     actor: Actor,
     *,
     cluster_code: str | None,
-    group_chat_id: int | None,
+    group: Address | None,
     now: datetime,
 ) -> Board:
     """/leaderboard: in a linked group, that cluster's board for anyone in the group; in
     private, the officer's own cluster (an admin names one)."""
-    if group_chat_id is not None and not cluster_code:
-        cluster = await group_cluster(session, group_chat_id)
+    if group is not None and not cluster_code:
+        cluster = await group_cluster(session, group)
         if cluster is None:
             raise NotFound("error.group_not_linked")
         # Anyone in the group sees what the group is shown every week anyway.
@@ -99,13 +100,13 @@ async def board(
 
 
 async def record_post(
-    session: AsyncSession, posted: Board, chat_id: int | None, now: datetime, actor: str
+    session: AsyncSession, posted: Board, chat: Address | None, now: datetime, actor: str
 ) -> None:
     """Keep the board as it was posted: the next one shows movement against it."""
     post = LeaderboardPost(
         cluster_id=posted.cluster_id,
         year=posted.year,
-        chat_id=chat_id,
+        address=str(chat) if chat else None,
         posted_at=now,
         standings=posted.snapshot(),
     )
@@ -119,7 +120,7 @@ async def record_post(
         entity="leaderboard_post",
         entity_id=post.id,
         cluster_id=posted.cluster_id,
-        chat_id=chat_id,
+        chat=str(chat) if chat else None,
         year=posted.year,
     )
     await session.commit()

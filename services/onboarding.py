@@ -8,9 +8,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Cluster, Invite, Officer, Unit, User
+from models.tables import Cluster, Identity, Invite, Officer, Unit, User
 from services import audit
 from services.access import Actor, Permission, Seat, active_seat
+from services.addresses import Address
 from services.clusters import get_cluster
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.invites import TOKEN_RE, hash_token
@@ -22,42 +23,65 @@ LANGUAGES = ("vi", "en")
 class Person:
     """What the channel knows about the person talking."""
 
-    telegram_id: int
+    address: Address
     full_name: str
     username: str | None
 
 
 async def upsert_user(session: AsyncSession, person: Person, now: datetime) -> User:
-    """The user's row, created on first contact and kept in step with their Telegram name."""
-    user = await session.scalar(select(User).where(User.telegram_id == person.telegram_id))
-    if user is None:
+    """The person's row and this channel identity, created on first contact; the name is
+    kept in step with the channel's, and the identity marked reachable and last used."""
+    row = (
+        await session.execute(
+            select(User, Identity)
+            .join(Identity, Identity.user_id == User.id)
+            .where(
+                Identity.channel == person.address.channel,
+                Identity.external_id == person.address.id,
+            )
+        )
+    ).first()
+    if row is None:
         user = User(
-            telegram_id=person.telegram_id,
             full_name=person.full_name,
             username=person.username,
             language=None,
-            reachable=True,
             created_at=now,
             updated_at=now,
         )
         session.add(user)
         await session.flush()
-    elif (user.full_name, user.username, user.reachable) != (
-        person.full_name,
-        person.username,
-        True,
-    ):
-        user.full_name, user.username, user.reachable = person.full_name, person.username, True
+        session.add(
+            Identity(
+                user_id=user.id,
+                channel=person.address.channel,
+                external_id=person.address.id,
+                reachable=True,
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        await session.flush()
+        return user
+    user, identity = row
+    if (user.full_name, user.username) != (person.full_name, person.username):
+        user.full_name, user.username = person.full_name, person.username
         user.updated_at = now
+    identity.reachable = True
+    identity.last_seen_at = now
     return user
 
 
-async def mark_reachable(session: AsyncSession, telegram_id: int, now: datetime) -> None:
+async def mark_reachable(session: AsyncSession, address: Address, now: datetime) -> None:
     """Someone who had blocked the bot wrote to it again: reminders reach them again."""
     await session.execute(
-        update(User)
-        .where(User.telegram_id == telegram_id, User.reachable.is_(False))
-        .values(reachable=True, updated_at=now)
+        update(Identity)
+        .where(
+            Identity.channel == address.channel,
+            Identity.external_id == address.id,
+            Identity.reachable.is_(False),
+        )
+        .values(reachable=True, last_seen_at=now)
     )
     await session.commit()
 
@@ -111,7 +135,7 @@ async def join(session: AsyncSession, person: Person, token: str, now: datetime)
         audit.record(
             session,
             now=now,
-            actor=f"tg:{person.telegram_id}",
+            actor=str(person.address),
             action="officer.join",
             entity="officer",
             entity_id=officer.id,
@@ -140,7 +164,7 @@ async def link_group(
     session: AsyncSession,
     actor: Actor,
     *,
-    chat_id: int,
+    chat: Address,
     cluster_code: str | None,
     now: datetime,
 ) -> Cluster:
@@ -157,47 +181,45 @@ async def link_group(
     # A chat serves one cluster: unlink it from any other first.
     await session.execute(
         update(Cluster)
-        .where(Cluster.group_chat_id == chat_id, Cluster.id != cluster.id)
-        .values(group_chat_id=None, updated_at=now)
+        .where(Cluster.group_address == str(chat), Cluster.id != cluster.id)
+        .values(group_address=None, updated_at=now)
     )
-    previous = cluster.group_chat_id
-    cluster.group_chat_id = chat_id
+    previous = cluster.group_address
+    cluster.group_address = str(chat)
     cluster.updated_at = now
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="cluster.link_group",
         entity="cluster",
         entity_id=cluster.id,
         cluster_id=cluster.id,
-        chat_id=chat_id,
-        previous_chat_id=previous,
+        chat=str(chat),
+        previous_chat=previous,
     )
     await session.commit()
     return cluster
 
 
-async def migrate_group(
-    session: AsyncSession, old_chat_id: int, new_chat_id: int, now: datetime
-) -> None:
-    """Follow a group that Telegram upgraded to a supergroup (its id changes)."""
+async def migrate_group(session: AsyncSession, old: Address, new: Address, now: datetime) -> None:
+    """Follow a group whose address changed (Telegram upgraded it to a supergroup)."""
     result = await session.execute(
         update(Cluster)
-        .where(Cluster.group_chat_id == old_chat_id)
-        .values(group_chat_id=new_chat_id, updated_at=now)
+        .where(Cluster.group_address == str(old))
+        .values(group_address=str(new), updated_at=now)
         .returning(Cluster.id)
     )
     for (cluster_id,) in result.all():
         audit.record(
             session,
             now=now,
-            actor="telegram",
+            actor=old.channel,
             action="cluster.group_migrated",
             entity="cluster",
             entity_id=cluster_id,
             cluster_id=cluster_id,
-            old_chat_id=old_chat_id,
-            new_chat_id=new_chat_id,
+            old_chat=str(old),
+            new_chat=str(new),
         )
     await session.commit()

@@ -32,6 +32,7 @@ from models.tables import (
     ClusterYear,
     Criterion,
     CriterionKind,
+    Identity,
     Membership,
     Officer,
     Period,
@@ -44,7 +45,9 @@ from models.tables import (
 )
 from services import audit, workdays
 from services.access import Actor, Permission
+from services.addresses import Address
 from services.clusters import current_year
+from services.contacts import Contact, officer_contacts
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.reporting import PeriodState
 from services.workdays import OFFICE_HOURS, WorkingHours
@@ -247,7 +250,7 @@ class Due:
     cluster_name: str
     cluster_kind: str
     timezone: str
-    chat_id: int
+    address: Address  # the person's identity, or the cluster's group
     language: str
     due_at: datetime
     until: datetime
@@ -273,15 +276,6 @@ def dedup_key(rule: str, period_id: int | None, unit_id: int | None, recipient: 
 def group_recipient(cluster_id: int) -> str:
     # The cluster's group, whatever its chat id: a re-linked group does not get it twice.
     return f"group:{cluster_id}"
-
-
-@dataclass(frozen=True)
-class Recipient:
-    unit_id: int
-    user_id: int
-    telegram_id: int
-    language: str | None
-    name: str
 
 
 @dataclass
@@ -329,7 +323,7 @@ class _Reader:
         self._criteria: dict[tuple[int, int], list[Criterion]] = {}
         self._members: dict[tuple[int, int], dict[int, tuple[Unit, Role]]] = {}
         self._gaps: dict[int, dict[int, Gap]] = {}
-        self._officers: dict[int, dict[int, list[Recipient]]] = {}
+        self._officers: dict[int, dict[int, list[Contact]]] = {}
 
     async def criteria(self, cluster_id: int, year: int) -> list[Criterion]:
         key = (cluster_id, year)
@@ -393,25 +387,13 @@ class _Reader:
         self._gaps[period.id] = gaps
         return gaps
 
-    async def officers(self, cluster_id: int, unit_id: int) -> list[Recipient]:
+    async def officers(self, cluster_id: int, unit_id: int) -> list[Contact]:
         """Active, reachable officers of a unit in the cluster."""
         if cluster_id not in self._officers:
             # One query per cluster, not per unit: a tick may plan for every unit at once.
-            by_unit: dict[int, list[Recipient]] = defaultdict(list)
-            rows = await self.s.execute(
-                select(Officer.unit_id, User)
-                .join(User, Officer.user_id == User.id)
-                .where(
-                    Officer.cluster_id == cluster_id,
-                    Officer.active.is_(True),
-                    User.reachable.is_(True),
-                )
-                .order_by(Officer.joined_at, User.id)
-            )
-            for officer_unit, u in rows:
-                by_unit[officer_unit].append(
-                    Recipient(officer_unit, u.id, u.telegram_id, u.language, u.full_name)
-                )
+            by_unit: dict[int, list[Contact]] = defaultdict(list)
+            for contact in await officer_contacts(self.s, cluster_id):
+                by_unit[contact.unit_id].append(contact)
             self._officers[cluster_id] = by_unit
         return list(self._officers[cluster_id].get(unit_id, []))
 
@@ -427,7 +409,7 @@ def _due(
     where: _Where,
     slot: Slot,
     *,
-    chat_id: int,
+    address: Address,
     recipient: str,
     language: str | None,
     period: PeriodRef | None = None,
@@ -444,7 +426,7 @@ def _due(
         cluster_name=cluster.name,
         cluster_kind=cluster.kind.value,
         timezone=cluster.timezone,
-        chat_id=chat_id,
+        address=address,
         language=language or cluster.language,
         due_at=slot.due_at,
         until=slot.until,
@@ -468,8 +450,8 @@ async def _to_units(
                 _due(
                     where,
                     slot,
-                    chat_id=r.telegram_id,
-                    recipient=str(r.telegram_id),
+                    address=r.address,
+                    recipient=str(r.address),
                     language=r.language,
                     period=period,
                     unit_id=gap.unit_id,
@@ -495,8 +477,8 @@ async def _to_roles(
                 _due(
                     where,
                     slot,
-                    chat_id=r.telegram_id,
-                    recipient=str(r.telegram_id),
+                    address=r.address,
+                    recipient=str(r.address),
                     language=r.language,
                     period=period,
                     unit_id=unit_id,
@@ -519,13 +501,13 @@ async def _messages(reader: _Reader, where: _Where, slot: Slot, period: PeriodRe
     if slot.kind in (Kind.BEFORE, Kind.OVERDUE):
         return await _to_units(reader, where, slot, period, ordered)
     if slot.kind is Kind.GROUP_MISSING:
-        if cluster.group_chat_id is None:
+        if cluster.group_address is None:
             return []
         return [
             _due(
                 where,
                 slot,
-                chat_id=cluster.group_chat_id,
+                address=Address.parse(cluster.group_address),
                 recipient=group_recipient(cluster.id),
                 language=cluster.language,
                 period=period,
@@ -605,7 +587,7 @@ async def plan(
             target = found.due if state == "due" else found.expired
             target.extend(await _messages(reader, where, slot, period))
     for cluster in clusters.values():
-        if cluster.group_chat_id is None:
+        if cluster.group_address is None:
             continue
         year_row = await current_year(session, cluster.id)
         if year_row is None or year_row.status is not YearStatus.OPEN:
@@ -622,7 +604,7 @@ async def plan(
             item = _due(
                 where,
                 slot,
-                chat_id=cluster.group_chat_id,
+                address=Address.parse(cluster.group_address),
                 recipient=group_recipient(cluster.id),
                 language=cluster.language,
             )
@@ -652,7 +634,7 @@ async def claim(
             rule=item.rule[:40],
             period_id=item.period.id if item.period else None,
             unit_id=item.unit_id,
-            recipient_chat_id=item.chat_id,
+            recipient=str(item.address),
             status=status.value,
             due_at=item.due_at,
             claimed_at=now,
@@ -692,19 +674,24 @@ async def record_skipped(session: AsyncSession, items: Sequence[Due], now: datet
         detail = f"its working day ended at {local:%H:%M %d/%m/%Y} before it could be sent"
         if await claim(session, item, now, status=Status.SKIPPED, detail=detail):
             count += 1
-            log.info("reminder %s to %s skipped: %s", item.key, item.chat_id, detail)
+            log.info("reminder %s to %s skipped: %s", item.key, item.address, detail)
     return count
 
 
-async def mark_unreachable(session: AsyncSession, telegram_id: int, now: datetime) -> list[Due]:
-    """The user blocked the bot: stop reminding them, and say so once to their cluster's chair
-    (the vice-chair when the chair's unit has nobody else to tell)."""
-    user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
-    if user is None:
+async def mark_unreachable(session: AsyncSession, address: Address, now: datetime) -> list[Due]:
+    """The person blocked the bot on this channel: stop reminding them there; when no channel
+    reaches them any more, say so once to their cluster's chair (the vice-chair when the
+    chair's unit has nobody else to tell)."""
+    identity = await session.scalar(
+        select(Identity).where(
+            Identity.channel == address.channel, Identity.external_id == address.id
+        )
+    )
+    if identity is None:
         return []
-    if user.reachable:
-        user.reachable = False
-        user.updated_at = now
+    user = await session.get_one(User, identity.user_id)
+    if identity.reachable:
+        identity.reachable = False
         audit.record(
             session,
             now=now,
@@ -712,9 +699,16 @@ async def mark_unreachable(session: AsyncSession, telegram_id: int, now: datetim
             action="user.unreachable",
             entity="user",
             entity_id=user.id,
-            telegram_id=telegram_id,
+            address=str(address),
         )
         await session.commit()
+    still = await session.scalar(
+        select(func.count())
+        .select_from(Identity)
+        .where(Identity.user_id == user.id, Identity.reachable.is_(True))
+    )
+    if still:
+        return []  # another channel still reaches them: nobody needs to act
     seats = await session.execute(
         select(Officer, Unit, Cluster)
         .join(Unit, Unit.id == Officer.unit_id)
@@ -740,8 +734,8 @@ async def mark_unreachable(session: AsyncSession, telegram_id: int, now: datetim
                 item = _due(
                     where,
                     slot,
-                    chat_id=r.telegram_id,
-                    recipient=str(r.telegram_id),
+                    address=r.address,
+                    recipient=str(r.address),
                     language=r.language,
                     unit_id=unit.id,
                     user_id=r.user_id,
@@ -837,13 +831,13 @@ async def nudge(
     rule = f"nudge:{today.isoformat()}"
     left = (deadline_day - today).days
     items = await _to_units(reader, where, Slot(rule, Kind.NUDGE, now, until, left), period, gaps)
-    if gaps and cluster.group_chat_id is not None:
+    if gaps and cluster.group_address is not None:
         group_slot = Slot(rule, Kind.NUDGE_GROUP, now, until, left)
         items.append(
             _due(
                 where,
                 group_slot,
-                chat_id=cluster.group_chat_id,
+                address=Address.parse(cluster.group_address),
                 recipient=group_recipient(cluster.id),
                 language=cluster.language,
                 period=period,
@@ -859,7 +853,7 @@ async def nudge(
         audit.record(
             session,
             now=now,
-            actor=f"tg:{actor.telegram_id}",
+            actor=actor.audit_name,
             action="reminders.nudge",
             entity="period",
             entity_id=period.id,

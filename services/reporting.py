@@ -166,8 +166,8 @@ class Sheet:
 
 @dataclass(frozen=True)
 class EvidenceIn:
-    telegram_file_id: str
-    telegram_file_unique_id: str
+    file_ref: str  # the channel's reference: "telegram:<file_id>", a Zalo image URL…
+    file_unique_id: str
     file_name: str
     mime_type: str | None
     size: int
@@ -547,8 +547,8 @@ async def submit(
         session.add(
             EvidenceFile(
                 report_id=report.id,
-                telegram_file_id=item.telegram_file_id,
-                telegram_file_unique_id=item.telegram_file_unique_id,
+                file_ref=item.file_ref,
+                file_unique_id=item.file_unique_id,
                 file_name=item.file_name,
                 mime_type=item.mime_type,
                 size=item.size,
@@ -559,7 +559,7 @@ async def submit(
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="report.submit",
         entity="report",
         entity_id=report.id,

@@ -23,15 +23,15 @@ from models.tables import (
     EvidenceFile,
     Explanation,
     Membership,
-    Officer,
     Review,
     Role,
     Unit,
-    User,
     YearStatus,
 )
 from services import audit
 from services.access import Actor, Permission
+from services.addresses import Address
+from services.contacts import officer_contacts
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.leaderboard import resolve_cluster, working_year
 from services.onboarding import Person, upsert_user
@@ -45,7 +45,7 @@ KEEP_WORDS = frozenset({"=", "ok", "giữ", "giu", "keep"})
 
 @dataclass(frozen=True)
 class Recipient:
-    telegram_id: int
+    address: Address
     language: str | None
 
 
@@ -316,21 +316,10 @@ async def check_score(
 
 
 async def _officers(session: AsyncSession, cluster_id: int, unit_ids: list[int]) -> list[Recipient]:
-    rows = await session.execute(
-        select(User.telegram_id, User.language)
-        .join(Officer, Officer.user_id == User.id)
-        .where(
-            Officer.cluster_id == cluster_id,
-            Officer.unit_id.in_(unit_ids),
-            Officer.active.is_(True),
-            User.reachable.is_(True),
-        )
-        .order_by(User.telegram_id)
-    )
-    seen: dict[int, Recipient] = {}
-    for telegram_id, language in rows:
-        seen.setdefault(telegram_id, Recipient(telegram_id, language))
-    return list(seen.values())
+    seen: dict[Address, Recipient] = {}
+    for contact in await officer_contacts(session, cluster_id, unit_ids):
+        seen.setdefault(contact.address, Recipient(contact.address, contact.language))
+    return sorted(seen.values(), key=lambda r: r.address)
 
 
 async def submit(
@@ -381,7 +370,7 @@ async def submit(
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="review.adjust" if adjusted else "review.verify",
         entity="review",
         entity_id=review.id,
@@ -452,7 +441,7 @@ async def explain(
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="review.explain",
         entity="explanation",
         entity_id=explanation.id,

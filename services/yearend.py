@@ -25,6 +25,7 @@ from models.tables import (
 )
 from services import audit
 from services.access import Actor, Permission
+from services.addresses import Address, stored
 from services.calendar import plan_periods
 from services.errors import InvalidInput
 from services.leaderboard import resolve_cluster, working_year
@@ -43,7 +44,7 @@ class ClosePreview:
 @dataclass(frozen=True)
 class Closed:
     board: Board
-    group_chat_id: int | None
+    group: Address | None
 
 
 async def _open_year(session: AsyncSession, cluster: Cluster) -> ClusterYear:
@@ -93,7 +94,7 @@ async def close_year(
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="year.close",
         entity="cluster_year",
         entity_id=cluster_year.id,
@@ -112,7 +113,7 @@ async def close_year(
         unreviewed=sum(s.unreviewed for s in board.standings),
     )
     await session.commit()
-    return Closed(replace(board, closed=True), cluster.group_chat_id)
+    return Closed(replace(board, closed=True), stored(cluster.group_address))
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class HandedOver:
     vice_chair: Candidate | None
     criteria: int
     periods: int
-    group_chat_id: int | None
+    group: Address | None
 
 
 async def _successor_in(session: AsyncSession, unit: Unit, first_day: date) -> Unit | None:
@@ -319,7 +320,7 @@ async def hand_over(
     audit.record(
         session,
         now=now,
-        actor=f"tg:{actor.telegram_id}",
+        actor=actor.audit_name,
         action="year.handover",
         entity="cluster_year",
         entity_id=None,
@@ -336,7 +337,7 @@ async def hand_over(
         periods=len(plans),
     )
     await session.commit()
-    return HandedOver(plan, chair, vice, copied, len(plans), cluster.group_chat_id)
+    return HandedOver(plan, chair, vice, copied, len(plans), stored(cluster.group_address))
 
 
 async def _copy_criteria(

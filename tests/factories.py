@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import invites, onboarding
 from services.access import Actor, resolve_actor
+from services.addresses import Address
 from services.cluster_file import load_cluster_file
 from services.clusters import import_cluster
 from services.onboarding import Person
@@ -13,6 +14,11 @@ from tests.conftest import EXAMPLES, NOW
 
 CUM6 = EXAMPLES / "cum6-stc-2024.toml"
 TAYNINH = EXAMPLES / "khoi-tw-tayninh.toml"
+
+
+def tg(telegram_id: int) -> Address:
+    """A Telegram identity, as the Telegram adapter would give it."""
+    return Address("telegram", str(telegram_id))
 
 
 async def seed_examples(session: AsyncSession) -> None:
@@ -37,9 +43,9 @@ async def officer(
         max_uses=None,
         actor="test",
     )
-    person = Person(telegram_id=telegram_id, full_name=f"Cán bộ {unit}", username=None)
+    person = Person(address=tg(telegram_id), full_name=f"Cán bộ {unit}", username=None)
     await onboarding.join(session, person, issued.token, NOW)
-    return await resolve_actor(session, telegram_id, admins)
+    return await resolve_actor(session, tg(telegram_id), frozenset(str(tg(a)) for a in admins))
 
 
 async def report_everything(

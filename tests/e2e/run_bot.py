@@ -3,7 +3,7 @@
     python tests/e2e/run_bot.py run               # what `thidua run` does
     python tests/e2e/run_bot.py run --webhook …   # what `thidua run --webhook …` does
 
-The one difference from the `thidua` entry point: `bot.app.build_application` is wrapped so
+The one difference from the `thidua` entry point: `bot.telegram.app.build_application` is wrapped so
 the Application it builds talks through `FixingRequest` (tests/e2e/fixing.py) and, when
 E2E_CLOCK is set, runs on a clock that starts at that instant and then advances in real time
 (build_application's `clock` parameter, the seam the handler tests use too). Settings from
@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from telegram.request import BaseRequest
 
-import bot.app
+import bot.telegram.app
 from bot import cli
 from bot.settings import Settings
-from handlers.context import utc_now
+from handlers.core import utc_now
 from tests.e2e.fixing import FixingRequest
 
-_build = bot.app.build_application
+_build = bot.telegram.app.build_application
 
 
 def _clock() -> Callable[[], datetime]:
@@ -52,18 +52,18 @@ def _build_with_fixing(
     *,
     request: BaseRequest | None = None,
     clock: Callable[[], datetime] | None = None,
-) -> bot.app.ThiduaApp:
+) -> bot.telegram.app.ThiduaApp:
     app = _build(settings, request=request or FixingRequest.from_env(), clock=clock or _clock())
     if os.environ.get("E2E_CLOCK"):
         # The reminders tick only runs by itself on the real clock (in-process tests drive it
         # by hand); this clock advances in real time, so let the JobQueue drive it.
-        from handlers.jobs import runtime
+        from handlers.delivery import runtime
 
-        runtime(app).autotick = True
+        runtime(app.bot_data).autotick = True
     return app
 
 
-bot.app.build_application = _build_with_fixing
+bot.telegram.app.build_application = _build_with_fixing
 
 if __name__ == "__main__":
     sys.argv[0] = "thidua"

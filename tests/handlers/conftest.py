@@ -1,24 +1,65 @@
-"""An Application wired exactly as in production, on a real database, talking to a
-RecordingRequest instead of Telegram, with a clock the test controls."""
+"""The neutral core driven directly: no chat platform, a recording channel, a real database
+(SQLite file and PostgreSQL), a clock the test moves. A "restart" is a second Core on its
+own engine, as a new process (or another webhook worker) would be."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from bot.app import ThiduaApp, build_application
-from bot.settings import Settings
+from handlers.channel import Pace
+from handlers.core import Core, handle
+from handlers.io import Attachment, Choice, Incoming, Outgoing, Text
 from models.db import create_engine, session_factory
-from services import invites
+from services.addresses import Address
 from services.cluster_file import load_cluster_file
 from services.clusters import import_cluster
+from services.onboarding import Person
+from services.rehearsal import seat
 from tests.conftest import EXAMPLES, NOW
-from tests.handlers.harness import RecordingRequest
 
-ADMIN_ID = 777
+OFFICER = Address("console", "officer-bdinh")
+
+
+@dataclass
+class RecordingChannel:
+    """A channel that keeps what the core sends, and 'downloads' files as fixed bytes."""
+
+    name: str = "console"
+    buttons: bool = True
+    text_limit: int = 4096
+    pace: Pace = field(default_factory=lambda: Pace(1000.0, 0.0, 0.0))
+    sent: list[tuple[Address, Outgoing]] = field(default_factory=list)
+
+    def is_group(self, chat: Address) -> bool:
+        return chat.id.startswith("group")
+
+    async def send(self, chat: Address, message: Outgoing, *, batch: bool = False) -> None:
+        self.sent.append((chat, message))
+
+    async def fetch(self, attachment: Attachment, target: Path) -> None:
+        content = b"evidence " + attachment.unique_id.encode()
+        await asyncio.to_thread(target.write_bytes, content)
+
+    def texts(self, to: Address = OFFICER) -> list[str]:
+        return [m.body for a, m in self.sent if a == to and isinstance(m, Text)]
+
+    def last(self, to: Address = OFFICER) -> str:
+        return self.texts(to)[-1]
+
+    def choices(self) -> list[str]:
+        texts = [m for _, m in self.sent if isinstance(m, Text)]
+        return [c.data for row in texts[-1].choices for c in row]
+
+    def labels(self) -> list[Choice]:
+        texts = [m for _, m in self.sent if isinstance(m, Text)]
+        return [c for row in texts[-1].choices for c in row]
 
 
 class Clock:
@@ -30,72 +71,65 @@ class Clock:
 
 
 @pytest.fixture
+async def seeded(db_url: str) -> str:
+    engine = create_engine(db_url)
+    async with session_factory(engine)() as session:
+        await import_cluster(session, load_cluster_file(EXAMPLES / "cum6-stc-2024.toml"), now=NOW)
+        await seat(
+            session,
+            Person(address=OFFICER, full_name="Cán bộ Bình Định", username=None),
+            "CUM6-STC",
+            "STC-BDINH",
+            NOW,
+        )
+    await engine.dispose()
+    return db_url
+
+
+Opener = Callable[[], AbstractAsyncContextManager[Core]]
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
 
 
 @pytest.fixture
-def recorder() -> RecordingRequest:
-    return RecordingRequest()
+def channel() -> RecordingChannel:
+    return RecordingChannel()
 
 
 @pytest.fixture
-async def seeded(db_url: str) -> str:
-    """The database with both example clusters imported."""
-    engine = create_engine(db_url)
-    async with session_factory(engine)() as session:
-        await import_cluster(session, load_cluster_file(EXAMPLES / "cum6-stc-2024.toml"), now=NOW)
-        await import_cluster(session, load_cluster_file(EXAMPLES / "khoi-tw-tayninh.toml"), now=NOW)
-    await engine.dispose()
-    return db_url
-
-
-@pytest.fixture
-async def app(
-    seeded: str, recorder: RecordingRequest, clock: Clock, tmp_path: Path
-) -> AsyncIterator[ThiduaApp]:
-    settings = Settings.model_validate(
-        {
-            "database": {"url": seeded},
-            "telegram": {"token": "123456:TEST", "bot_username": "thidua_test_bot"},
-            "app": {"admins": [ADMIN_ID], "storage_dir": str(tmp_path / "storage")},
-        }
-    )
-    application = build_application(settings, request=recorder, clock=clock)
-    await application.initialize()
-    assert application.post_init is not None
-    await application.post_init(application)
-    # Starts the JobQueue as in production (conversation time-outs need it); no polling.
-    await application.start()
-    yield application
-    await application.stop()
-    assert application.post_shutdown is not None
-    await application.post_shutdown(application)
-    await application.shutdown()
-
-
-@pytest.fixture
-def invite(seeded: str) -> InviteMaker:
-    return InviteMaker(seeded)
-
-
-class InviteMaker:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def __call__(self, unit: str, cluster: str = "CUM6-STC") -> str:
-        engine = create_engine(self.url)
+def open_core(seeded: str, clock: Clock, channel: RecordingChannel, tmp_path: Path) -> Opener:
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Core]:
+        """A core on its own engine: what a (re)started process has."""
+        engine = create_engine(seeded)
+        core = Core(sessions=session_factory(engine), storage_dir=tmp_path / "storage", clock=clock)
+        core.channels.add(channel)
         try:
-            async with session_factory(engine)() as session:
-                issued = await invites.create_invites(
-                    session,
-                    cluster_code=cluster,
-                    unit_code=unit,
-                    now=NOW,
-                    days=14,
-                    max_uses=None,
-                    actor="test",
-                )
+            yield core
         finally:
             await engine.dispose()
-        return issued[0].token
+
+    return opened
+
+
+def said(text: str, *, attachments: tuple[Attachment, ...] = ()) -> Incoming:
+    return Incoming(
+        sender=OFFICER,
+        chat=OFFICER,
+        private=True,
+        full_name="Cán bộ Bình Định",
+        text=text,
+        attachments=attachments,
+    )
+
+
+def pressed(data: str) -> Incoming:
+    return Incoming(
+        sender=OFFICER, chat=OFFICER, private=True, full_name="Cán bộ Bình Định", button=data
+    )
+
+
+__all__ = ["OFFICER", "Clock", "RecordingChannel", "handle", "pressed", "said"]

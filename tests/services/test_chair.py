@@ -34,7 +34,7 @@ from services.onboarding import Person
 from services.standings import Board, boards
 from tests.chair_data import cum6_with_reports, report, report_everything
 from tests.conftest import NOW
-from tests.factories import officer
+from tests.factories import officer, tg
 
 LATER = NOW + timedelta(days=1)
 
@@ -63,7 +63,7 @@ async def do_review(
         score_text=score,
         reason=reason,
         report_id=report_id,
-        reviewer=Person(actor.telegram_id, "Người thẩm định", None),
+        reviewer=Person(actor.address, "Người thẩm định", None),
         language="vi",
         now=NOW,
     )
@@ -82,7 +82,7 @@ async def review_round(session: AsyncSession, cum6: dict[str, Actor]) -> None:
 
 
 async def board_of(session: AsyncSession, actor: Actor) -> Board:
-    return await leaderboard.board(session, actor, cluster_code=None, group_chat_id=None, now=LATER)
+    return await leaderboard.board(session, actor, cluster_code=None, group=None, now=LATER)
 
 
 def ranks(board: Board) -> list[tuple[str, int, str, str]]:
@@ -150,7 +150,7 @@ async def test_movement_is_measured_against_the_last_posted_board(
     session: AsyncSession, cum6: dict[str, Actor]
 ) -> None:
     first = await board_of(session, cum6["QNAM"])
-    await leaderboard.record_post(session, first, -100, NOW, actor="test")
+    await leaderboard.record_post(session, first, tg(-100), NOW, actor="test")
     assert all(s.previous_rank == 1 for s in (await board_of(session, cum6["QNAM"])).standings)
 
     await review_round(session, cum6)
@@ -167,7 +167,7 @@ async def test_movement_is_measured_against_the_last_posted_board(
     assert moves["STC-BDINH"] == 0 and moves["STC-QNAM"] == -1 and moves["STC-QNGAI"] == -3
     assert moves["STC-KHOA"] == -4 and moves["STC-NTHUAN"] is None
     audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "leaderboard.post"))
-    assert audit is not None and audit.details["chat_id"] == -100
+    assert audit is not None and audit.details["chat"] == "telegram:-100"
 
 
 async def test_a_rating_needs_the_total_and_every_criterion_floor(
@@ -207,13 +207,13 @@ async def test_review_round_trip_is_told_explained_revised_and_audited(
     done = await do_review(session, chair, "STC-QNGAI", "2.3", "1,5", "Thiếu văn bản tham mưu")
 
     assert done.adjusted and done.verified == Decimal("1.50") and done.previous is None
-    assert sorted(r.telegram_id for r in done.recipients) == [vice.telegram_id, 3202]
+    assert sorted(r.address for r in done.recipients) == [vice.address, tg(3202)]
     explained = await review.explain(
         session, second_officer, criterion_code="2.3", text="Đã bổ sung 2 văn bản", now=LATER
     )
     assert explained.text == "Đã bổ sung 2 văn bản"
     # The chair's and the vice-chair's officers are told (the vice-chair is the unit itself).
-    assert sorted(r.telegram_id for r in explained.recipients) == [3101, 3102, 3202]
+    assert sorted(r.address for r in explained.recipients) == [tg(3101), tg(3102), tg(3202)]
     detail = await review.item(
         session, chair, cluster_code=None, unit_code="stc-qngai", criterion_code="2.3"
     )
@@ -283,7 +283,7 @@ async def test_a_bad_review_is_refused_and_changes_nothing(
 
 
 async def test_a_stranger_cannot_review(session: AsyncSession, cum6: dict[str, Actor]) -> None:
-    stranger = await resolve_actor(session, 999, frozenset())
+    stranger = await resolve_actor(session, tg(999), frozenset())
 
     with pytest.raises(DomainError) as refused:
         await do_review(session, stranger, "STC-PYEN", "1.1.3")
@@ -561,7 +561,7 @@ async def test_only_the_chair_vice_chair_or_an_admin_closes_the_year(
 ) -> None:
     with pytest.raises(DomainError) as refused:
         await yearend.close_preview(session, cum6["KHOA"], cluster_code=None, now=NOW)
-    admin = await resolve_actor(session, 777, frozenset({777}))
+    admin = await resolve_actor(session, tg(777), frozenset({"telegram:777"}))
     with pytest.raises(DomainError) as unnamed:
         await yearend.close_preview(session, admin, cluster_code=None, now=NOW)
     preview = await yearend.close_preview(session, admin, cluster_code="cum6-stc", now=NOW)
@@ -673,8 +673,8 @@ async def test_hand_over_opens_next_year_with_new_roles_and_a_copied_tree(
     )
 
     # Roles follow the working year: Quảng Ngãi now chairs, Quảng Nam is a member.
-    ngai_officer = await resolve_actor(session, cum6["QNGAI"].telegram_id, frozenset())
-    nam_officer = await resolve_actor(session, chair.telegram_id, frozenset())
+    ngai_officer = await resolve_actor(session, cum6["QNGAI"].address, frozenset())
+    nam_officer = await resolve_actor(session, chair.address, frozenset())
     assert ngai_officer.seat is not None and ngai_officer.seat.role is Role.CHAIR
     assert ngai_officer.seat.year == 2025
     assert nam_officer.seat is not None and nam_officer.seat.role is Role.MEMBER

@@ -154,9 +154,7 @@ async def _report_on(session: AsyncSession, code: str) -> Report:
     unit = await session.scalar(select(Unit).where(Unit.code == "A"))
     period = await session.scalar(select(Period).where(Period.code == "Q1"))
     assert criterion and unit and period
-    user = User(
-        telegram_id=42, full_name="Cán bộ A", reachable=True, created_at=NOW, updated_at=NOW
-    )
+    user = User(full_name="Cán bộ A", created_at=NOW, updated_at=NOW)
     session.add(user)
     await session.flush()
     report = Report(

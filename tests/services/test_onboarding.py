@@ -16,6 +16,7 @@ from services.clusters import import_cluster
 from services.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from services.onboarding import Person
 from tests.conftest import EXAMPLES, NOW
+from tests.factories import tg
 
 ADMIN_ID = 999
 
@@ -42,7 +43,7 @@ async def token_for(
 
 
 def person(telegram_id: int, name: str = "Nguyễn Văn A") -> Person:
-    return Person(telegram_id=telegram_id, full_name=name, username=None)
+    return Person(address=tg(telegram_id), full_name=name, username=None)
 
 
 async def test_invites_are_issued_per_member_unit_and_stored_only_as_hashes(
@@ -199,7 +200,7 @@ async def test_each_role_has_exactly_its_rights_in_the_cum6_cluster(
     cum6 = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
     assert cum6 is not None
 
-    actor = await resolve_actor(session, telegram_id, frozenset({ADMIN_ID}))
+    actor = await resolve_actor(session, tg(telegram_id), frozenset({str(tg(ADMIN_ID))}))
 
     allowed = {p for p in Permission if actor.can(p, cum6.id)}
     assert allowed == EXPECTED[who]
@@ -215,20 +216,20 @@ async def test_a_refusal_says_why(session: AsyncSession, clusters: None) -> None
     )
     cum6 = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
     assert cum6 is not None
-    admins: frozenset[int] = frozenset()
+    admins: frozenset[str] = frozenset()
 
-    officer = await resolve_actor(session, 1, admins)
+    officer = await resolve_actor(session, tg(1), admins)
     with pytest.raises(PermissionDenied) as forbidden:
         officer.require(Permission.HANDOVER, cum6.id)
     assert forbidden.value.key == "error.forbidden"
     assert forbidden.value.params == {"permission": "handover", "holders": "chair"}
 
-    outsider = await resolve_actor(session, 2, admins)
+    outsider = await resolve_actor(session, tg(2), admins)
     with pytest.raises(PermissionDenied) as other:
         outsider.require(Permission.REPORT, cum6.id)
     assert other.value.key == "error.other_cluster"
 
-    stranger = await resolve_actor(session, 3, admins)
+    stranger = await resolve_actor(session, tg(3), admins)
     with pytest.raises(PermissionDenied) as unknown:
         stranger.require(Permission.VIEW_LEADERBOARD, cum6.id)
     assert unknown.value.key == "error.not_registered"
@@ -239,28 +240,28 @@ async def test_only_the_chair_or_an_admin_links_the_group(
 ) -> None:
     await onboarding.join(session, person(1), await token_for(session, "STC-QNGAI"), NOW)
     await onboarding.join(session, person(2), await token_for(session, "STC-QNAM"), NOW)
-    admins = frozenset({ADMIN_ID})
+    admins = frozenset({str(tg(ADMIN_ID))})
 
-    vice = await resolve_actor(session, 1, admins)
+    vice = await resolve_actor(session, tg(1), admins)
     with pytest.raises(PermissionDenied):
-        await onboarding.link_group(session, vice, chat_id=-100, cluster_code=None, now=NOW)
+        await onboarding.link_group(session, vice, chat=tg(-100), cluster_code=None, now=NOW)
     await session.rollback()
 
-    chair = await resolve_actor(session, 2, admins)
-    cluster = await onboarding.link_group(session, chair, chat_id=-100, cluster_code=None, now=NOW)
-    assert cluster.group_chat_id == -100
+    chair = await resolve_actor(session, tg(2), admins)
+    cluster = await onboarding.link_group(session, chair, chat=tg(-100), cluster_code=None, now=NOW)
+    assert cluster.group_address == "telegram:-100"
 
-    admin = await resolve_actor(session, ADMIN_ID, admins)
+    admin = await resolve_actor(session, tg(ADMIN_ID), admins)
     with pytest.raises(InvalidInput):
-        await onboarding.link_group(session, admin, chat_id=-200, cluster_code=None, now=NOW)
+        await onboarding.link_group(session, admin, chat=tg(-200), cluster_code=None, now=NOW)
     # The admin moves the chat to the other cluster: one chat serves one cluster.
     other = await onboarding.link_group(
-        session, admin, chat_id=-100, cluster_code="khoi-tw-tninh", now=NOW
+        session, admin, chat=tg(-100), cluster_code="khoi-tw-tninh", now=NOW
     )
-    assert other.group_chat_id == -100
+    assert other.group_address == "telegram:-100"
     await session.refresh(cluster)
-    assert cluster.group_chat_id is None
+    assert cluster.group_address is None
 
-    await onboarding.migrate_group(session, -100, -1001234, NOW)
+    await onboarding.migrate_group(session, tg(-100), tg(-1001234), NOW)
     await session.refresh(other)
-    assert other.group_chat_id == -1001234
+    assert other.group_address == "telegram:-1001234"

@@ -13,13 +13,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.db import session_factory
-from models.tables import AuditEntry, ReminderLog, User
+from models.tables import AuditEntry, Identity, ReminderLog
 from services import onboarding, reminders
 from services.access import Actor
+from services.addresses import Address
 from services.errors import InvalidInput, PermissionDenied
 from services.reminders import Due, Kind, Status
 from services.reporting import PeriodState
-from tests.factories import officer, report_everything, seed_examples
+from tests.factories import officer, report_everything, seed_examples, tg
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CHAIR, VICE, BDINH, BDINH2, PYEN = 3201, 3202, 3203, 3204, 3205
@@ -45,13 +46,13 @@ async def cum6(session: AsyncSession) -> dict[str, Actor]:
         "pyen": await officer(session, PYEN, "STC-PYEN"),
     }
     await onboarding.link_group(
-        session, actors["chair"], chat_id=GROUP, cluster_code=None, now=local(2024, 5, 10)
+        session, actors["chair"], chat=tg(GROUP), cluster_code=None, now=local(2024, 5, 10)
     )
     return actors
 
 
-def sent_to(items: list[Due]) -> set[tuple[str, int]]:
-    return {(d.rule, d.chat_id) for d in items}
+def sent_to(items: list[Due]) -> set[tuple[str, Address]]:
+    return {(d.rule, d.address) for d in items}
 
 
 async def send_all(session: AsyncSession, items: list[Due], now: datetime) -> int:
@@ -69,18 +70,18 @@ async def test_seven_days_before_every_officer_of_a_missing_unit_and_the_group(
 ) -> None:
     plan = await reminders.plan(session, local(2024, 6, 28))
     assert sent_to(plan.due) == {
-        ("before:7", CHAIR),
-        ("before:7", VICE),
-        ("before:7", BDINH),
-        ("before:7", BDINH2),
-        ("before:7", PYEN),
-        ("group_missing:7", GROUP),
+        ("before:7", tg(CHAIR)),
+        ("before:7", tg(VICE)),
+        ("before:7", tg(BDINH)),
+        ("before:7", tg(BDINH2)),
+        ("before:7", tg(PYEN)),
+        ("group_missing:7", tg(GROUP)),
     }
     [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
     # The group hears of units, not people: all six members are missing everything.
     assert [g.unit_name for g in group.gaps] == sorted(g.unit_name for g in group.gaps)
     assert len(group.gaps) == 6 and group.members == 6
-    [bdinh] = [d for d in plan.due if d.chat_id == BDINH]
+    [bdinh] = [d for d in plan.due if d.address == tg(BDINH)]
     assert bdinh.gaps[0].unit_name == "Bình Định" and bdinh.period is not None
     assert bdinh.period.code == "Q2" and bdinh.days_left == 7 and bdinh.language == "vi"
     assert len(bdinh.gaps[0].missing) == bdinh.gaps[0].total > 0
@@ -92,9 +93,9 @@ async def test_a_unit_that_reported_every_base_criterion_is_not_chased(
     await report_everything(session, "STC-PYEN", "Q2")  # bonus and penalty never count
     codes = await report_everything(session, "STC-BDINH", "Q2", leave_out=("1.1.1",))
     plan = await reminders.plan(session, local(2024, 7, 2))
-    chats = {d.chat_id for d in plan.due if d.kind is Kind.BEFORE}
-    assert PYEN not in chats and {BDINH, BDINH2} <= chats
-    [bdinh] = [d for d in plan.due if d.chat_id == BDINH]
+    chats = {d.address for d in plan.due if d.kind is Kind.BEFORE}
+    assert tg(PYEN) not in chats and {tg(BDINH), tg(BDINH2)} <= chats
+    [bdinh] = [d for d in plan.due if d.address == tg(BDINH)]
     assert [c.code for c in bdinh.gaps[0].missing] == ["1.1.1"]
     assert bdinh.gaps[0].total == len(codes) + 1
     [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
@@ -166,14 +167,14 @@ async def test_after_the_deadline_overdue_escalation_and_summary_go_to_the_right
     await report_everything(session, "STC-QNAM", "Q2")
     plan = await reminders.plan(session, local(2024, 7, 8))  # Monday after Friday's deadline
     got = sent_to(plan.due)
-    assert {c for r, c in got if r == "overdue:1"} == {VICE, BDINH, BDINH2, PYEN}
-    assert {c for r, c in got if r == "escalate"} == {CHAIR, VICE}
-    assert {c for r, c in got if r == "period_summary"} == {CHAIR}
-    [escalation] = [d for d in plan.due if d.kind is Kind.ESCALATE and d.chat_id == CHAIR]
+    assert {c for r, c in got if r == "overdue:1"} == {tg(VICE), tg(BDINH), tg(BDINH2), tg(PYEN)}
+    assert {c for r, c in got if r == "escalate"} == {tg(CHAIR), tg(VICE)}
+    assert {c for r, c in got if r == "period_summary"} == {tg(CHAIR)}
+    [escalation] = [d for d in plan.due if d.kind is Kind.ESCALATE and d.address == tg(CHAIR)]
     assert "Quảng Nam" not in {g.unit_name for g in escalation.gaps}
     assert len(escalation.gaps) == 5 and escalation.days_left == -3
     # Monday is also the weekly leaderboard in the linked group.
-    assert ("leaderboard:2024-W28", GROUP) in got
+    assert ("leaderboard:2024-W28", tg(GROUP)) in got
 
 
 async def test_after_the_last_overdue_day_nobody_is_chased(
@@ -187,16 +188,18 @@ async def test_an_unreachable_officer_is_skipped_and_the_chair_is_told_once(
     session: AsyncSession, cum6: dict[str, Actor]
 ) -> None:
     now = local(2024, 7, 2)
-    notices = await reminders.mark_unreachable(session, BDINH, now)
-    assert [(d.kind, d.chat_id, d.subject_unit) for d in notices] == [
-        (Kind.UNREACHABLE, CHAIR, "Sở Tài chính tỉnh Bình Định")
+    notices = await reminders.mark_unreachable(session, tg(BDINH), now)
+    assert [(d.kind, d.address, d.subject_unit) for d in notices] == [
+        (Kind.UNREACHABLE, tg(CHAIR), "Sở Tài chính tỉnh Bình Định")
     ]
     assert await send_all(session, notices, now) == 1
-    assert await reminders.mark_unreachable(session, BDINH, now) == []
-    user = await session.scalar(select(User).where(User.telegram_id == BDINH))
-    assert user is not None and user.reachable is False
-    chats = {d.chat_id for d in (await reminders.plan(session, now)).due}
-    assert BDINH not in chats and BDINH2 in chats
+    assert await reminders.mark_unreachable(session, tg(BDINH), now) == []
+    identity = await session.scalar(
+        select(Identity).where(Identity.channel == "telegram", Identity.external_id == str(BDINH))
+    )
+    assert identity is not None and identity.reachable is False
+    chats = {d.address for d in (await reminders.plan(session, now)).due}
+    assert tg(BDINH) not in chats and tg(BDINH2) in chats
     actions = list(await session.scalars(select(AuditEntry.action)))
     assert actions.count("user.unreachable") == 1
 
@@ -204,8 +207,8 @@ async def test_an_unreachable_officer_is_skipped_and_the_chair_is_told_once(
 async def test_when_the_chairs_own_officer_blocks_the_bot_the_vice_chair_is_told(
     session: AsyncSession, cum6: dict[str, Actor]
 ) -> None:
-    notices = await reminders.mark_unreachable(session, CHAIR, local(2024, 7, 2))
-    assert [d.chat_id for d in notices] == [VICE]
+    notices = await reminders.mark_unreachable(session, tg(CHAIR), local(2024, 7, 2))
+    assert [d.address for d in notices] == [tg(VICE)]
 
 
 async def test_the_chairs_nudge_reaches_missing_units_once_a_day(
@@ -216,7 +219,7 @@ async def test_the_chairs_nudge_reaches_missing_units_once_a_day(
     nudge = await reminders.nudge(session, cum6["chair"], now)
     assert nudge.period.code == "Q2" and nudge.state is PeriodState.OPEN
     assert sent_to(nudge.items) == {
-        ("nudge:2024-06-03", chat) for chat in (CHAIR, VICE, BDINH, BDINH2, GROUP)
+        ("nudge:2024-06-03", tg(chat)) for chat in (CHAIR, VICE, BDINH, BDINH2, GROUP)
     }
     assert nudge.officers == 4 and nudge.group and nudge.already == 0
     assert set(nudge.unreached) == {"Khánh Hòa", "Ninh Thuận"}
@@ -238,7 +241,7 @@ async def test_only_the_chair_vice_chair_and_admins_may_nudge(
     with pytest.raises(PermissionDenied) as refused:
         await reminders.nudge(session, cum6["bdinh"], local(2024, 6, 3))
     assert refused.value.key == "error.forbidden"
-    admin = Actor(telegram_id=1, user_id=None, language=None, is_admin=True, seat=None)
+    admin = Actor(address=tg(1), user_id=None, language=None, is_admin=True, seat=None)
     with pytest.raises(InvalidInput):
         await reminders.nudge(session, admin, local(2024, 6, 3))
     assert (await reminders.nudge(session, admin, local(2024, 6, 3), "cum6-stc")).items
@@ -270,7 +273,7 @@ async def test_tay_ninh_reminds_on_the_saturday_worked_for_the_april_holidays(
     saturday = datetime(2024, 5, 4, 7, 45, tzinfo=HCM)
     assert date(2024, 5, 4).weekday() == 5
     plan = await reminders.plan(session, saturday)
-    assert sent_to(plan.due) == {("before:3", TN_CHAIR)}
+    assert sent_to(plan.due) == {("before:3", tg(TN_CHAIR))}
     [item] = plan.due
     assert item.period is not None and item.period.code == "T04"
 

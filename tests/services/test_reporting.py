@@ -16,10 +16,10 @@ from services.access import Actor, resolve_actor
 from services.errors import DomainError
 from services.reporting import EvidenceIn, PeriodState
 from tests.conftest import NOW
-from tests.factories import officer, seed_examples
+from tests.factories import officer, seed_examples, tg
 
 LIMIT = 20 * 1024 * 1024
-PDF = EvidenceIn("file-1", "uniq-1", "Báo cáo thu NSNN.pdf", "application/pdf", 120_000)
+PDF = EvidenceIn("telegram:file-1", "uniq-1", "Báo cáo thu NSNN.pdf", "application/pdf", 120_000)
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ BAD_INPUT = [
     (
         "1.1.1",
         "105",
-        {"evidence": [EvidenceIn("f", "u", "big.zip", None, LIMIT + 1)]},
+        {"evidence": [EvidenceIn("telegram:f", "u", "big.zip", None, LIMIT + 1)]},
         "error.file_too_large",
     ),
     ("2.1", "có", {"note": "x" * 2001}, "error.note_too_long"),
@@ -224,7 +224,7 @@ async def test_bad_input_is_refused_with_its_reason_and_changes_nothing(
 
 
 async def test_a_stranger_cannot_report(session: AsyncSession, binh_dinh: Actor) -> None:
-    stranger = await resolve_actor(session, 9999, frozenset())
+    stranger = await resolve_actor(session, tg(9999), frozenset())
 
     with pytest.raises(DomainError) as refused:
         await submit(session, stranger, "2.1", "có")
@@ -270,7 +270,7 @@ async def test_a_cluster_lock_refuses_reports_long_after_the_deadline(
 async def test_a_closed_year_takes_no_more_reports(session: AsyncSession, binh_dinh: Actor) -> None:
     await session.execute(update(ClusterYear).values(status="closed"))
     await session.commit()
-    actor = await resolve_actor(session, 3001, frozenset())
+    actor = await resolve_actor(session, tg(3001), frozenset())
 
     with pytest.raises(DomainError) as refused:
         await submit(session, actor, "2.1", "có")

@@ -10,7 +10,10 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.jobs import Limits, Runtime, _spread
+from handlers.channel import Pace
+from handlers.core import Core
+from handlers.delivery import Pacer, Runtime, _spread
+from services.addresses import Address
 from services.reminders import Due, Kind
 
 EPS = 1e-9
@@ -28,14 +31,26 @@ class FakeTime:
         self.now += max(seconds, 0.0)
 
 
-def paced(chats: list[int], limits: Limits) -> list[tuple[float, int]]:
+def tg(chat: int) -> Address:
+    return Address("telegram", str(chat))
+
+
+def pacer(time: FakeTime, pace: Pace) -> Pacer:
+    rt = Runtime(Core(), monotonic=time.monotonic, sleep=time.sleep)
+    return Pacer(rt, pace, lambda chat: int(chat.id) < 0)
+
+
+TELEGRAM = Pace(per_second=25, private_gap=1.0, group_gap=3.0)
+
+
+def paced(chats: list[int], pace: Pace) -> list[tuple[float, int]]:
     time = FakeTime()
-    rt = Runtime(limits=limits, monotonic=time.monotonic, sleep=time.sleep)
+    turns = pacer(time, pace)
 
     async def run() -> list[tuple[float, int]]:
         out = []
         for chat in chats:
-            await rt.pacer.turn(chat)
+            await turns.turn(tg(chat))
             out.append((time.now, chat))
         return out
 
@@ -45,7 +60,7 @@ def paced(chats: list[int], limits: Limits) -> list[tuple[float, int]]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from([11, 12, 13, 14, -100, -200]), min_size=1, max_size=60))
 def test_turns_respect_the_overall_and_per_chat_limits(chats: list[int]) -> None:
-    limits = Limits(per_second=25)
+    limits = TELEGRAM
     turns = paced(chats, limits)
     for (t1, _), (t2, _) in pairwise(turns):
         assert t2 - t1 >= 1 / 25 - EPS
@@ -58,19 +73,19 @@ def test_turns_respect_the_overall_and_per_chat_limits(chats: list[int]) -> None
 
 
 def test_distinct_chats_go_out_at_the_overall_rate_and_no_slower() -> None:
-    turns = paced(list(range(1, 101)), Limits(per_second=25))
+    turns = paced(list(range(1, 101)), TELEGRAM)
     assert abs((turns[-1][0] - turns[0][0]) - 99 / 25) < 1e-6
 
 
 def test_a_pause_holds_every_later_turn() -> None:
     time = FakeTime()
-    rt = Runtime(monotonic=time.monotonic, sleep=time.sleep)
+    turns = pacer(time, TELEGRAM)
 
     async def run() -> float:
-        await rt.pacer.turn(1)
-        rt.pacer.pause(30)
+        await turns.turn(tg(1))
+        turns.pause(30)
         start = time.now
-        await rt.pacer.turn(2)
+        await turns.turn(tg(2))
         return time.now - start
 
     assert asyncio.run(run()) >= 30
@@ -86,7 +101,7 @@ def test_messages_to_one_chat_are_spread_through_the_batch() -> None:
             cluster_name="c",
             cluster_kind="cum",
             timezone="Asia/Ho_Chi_Minh",
-            chat_id=chat,
+            address=tg(chat),
             language="vi",
             due_at=MOMENT,
             until=MOMENT,

@@ -221,7 +221,7 @@ def test_an_unknown_section_is_refused(tmp_path: Path) -> None:
         ("[app]\ninvite_days = 0\n", "app.invite_days", "greater than or equal to 1"),
         ("[app]\ninvite_days = 366\n", "app.invite_days", "less than or equal to 365"),
         ('[app]\nlog_level = "verbose"\n', "app.log_level", "DEBUG, INFO, WARNING or ERROR"),
-        ('[app]\nadmins = ["me"]\n', "app.admins.0", "integer"),
+        ('[app]\nadmins = ["me"]\n', "app.admins", "'me' is not an address"),
     ],
     ids=[
         "timezone",

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot import cli
 from bot.cli import app
 from bot.settings import SettingsError, load_settings
-from bot.webhook import WebhookConfig
+from bot.telegram.webhook import WebhookConfig
 
 runner = CliRunner()
 TOKEN = "123456789:AAH-very-secret-token-value"
@@ -115,23 +115,6 @@ def test_the_secret_is_refused_in_a_settings_file(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError, match="THIDUA_TELEGRAM__WEBHOOK_SECRET"):
         load_settings(path)
-
-
-def test_a_worker_index_outside_the_worker_list_is_refused(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("THIDUA_TELEGRAM__WEBHOOK_WORKERS", '["http://a:1", "http://b:1"]')
-    monkeypatch.setenv("THIDUA_TELEGRAM__WEBHOOK_WORKER_INDEX", "2")
-
-    with pytest.raises(SettingsError, match="webhook_worker_index 2 is not a position"):
-        load_settings()
-
-
-def test_a_worker_that_is_not_a_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THIDUA_TELEGRAM__WEBHOOK_WORKERS", '["10.0.0.11:8443"]')
-
-    with pytest.raises(SettingsError, match="each worker is a base URL"):
-        load_settings()
 
 
 def test_run_with_webhook_options_but_without_webhook_stops_with_a_hint(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import ThiduaApp
+from bot.telegram.app import ThiduaApp
 from models.db import create_engine, session_factory
 from models.tables import EvidenceFile, Report
-from tests.handlers.conftest import Clock, InviteMaker
-from tests.handlers.harness import (
+from tests.telegram.conftest import Clock, InviteMaker
+from tests.telegram.harness import (
     FILE_CONTENT,
     RecordingRequest,
     button,

@@ -1,35 +1,32 @@
-"""Webhook mode's HTTP side (bot/webhook.py) in front of the real Application: the secret,
-malformed input, the health check, and passing a chat's updates to the worker that owns it.
-Requests go through httpx's ASGI transport, so no port is opened."""
+"""Webhook mode's HTTP side (bot/telegram/webhook.py) in front of the real Application: the secret,
+malformed input, the health check and stopping gracefully. Requests go through httpx's ASGI
+transport, so no port is opened."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.app import ThiduaApp
-from bot.webhook import FORWARDED_HEADER, SECRET_HEADER, WebhookConfig, WebhookServer
+from bot.telegram.app import ThiduaApp
+from bot.telegram.webhook import SECRET_HEADER, WebhookConfig, WebhookServer
 from models.db import create_engine, session_factory
-from tests.handlers.conftest import InviteMaker
-from tests.handlers.harness import RecordingRequest, message
+from tests.telegram.conftest import InviteMaker
+from tests.telegram.harness import RecordingRequest, message
 
 SECRET = "s3cret_token-for-tests"
 OK = {SECRET_HEADER: SECRET}
 
 
-def _config(workers: tuple[str, ...] = (), index: int = 0) -> WebhookConfig:
+def _config() -> WebhookConfig:
     return WebhookConfig(
         url="https://bot.example.test/telegram",
         listen="127.0.0.1",
         port=8443,
         path="/telegram",
         secret=SECRET,
-        workers=workers,
-        index=index,
     )
 
 
@@ -39,20 +36,6 @@ def _json(app: ThiduaApp, user_id: int, text: str) -> dict[str, Any]:
     return data
 
 
-class Peer:
-    """The other worker, as seen through an httpx MockTransport."""
-
-    def __init__(self, status: int | None = 200) -> None:
-        self.status = status
-        self.received: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.status is None:
-            raise httpx.ConnectError("connection refused", request=request)
-        self.received.append(request)
-        return httpx.Response(self.status)
-
-
 async def _client(web: WebhookServer) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=web.asgi())
     return httpx.AsyncClient(transport=transport, base_url="http://worker")
@@ -60,9 +43,7 @@ async def _client(web: WebhookServer) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def web(app: ThiduaApp) -> AsyncIterator[WebhookServer]:
-    server = WebhookServer(app, _config())
-    yield server
-    await server.client.aclose()
+    yield WebhookServer(app, _config())
 
 
 async def test_an_update_with_the_secret_is_handled_like_a_polled_one(
@@ -114,7 +95,6 @@ async def test_the_health_check_reports_the_database_and_the_bot(web: WebhookSer
         "status": "ok",
         "database": "ok",
         "bot": "thidua_test_bot",
-        "worker": 0,
         "queued_updates": 0,
     }
 
@@ -147,64 +127,3 @@ async def test_while_stopping_health_fails_and_updates_are_sent_back_to_telegram
 
     assert health.status_code == 503 and health.json()["status"] == "stopping"
     assert update.status_code == 503  # Telegram retries it later, elsewhere
-
-
-async def test_an_update_of_a_chat_another_worker_owns_is_passed_to_it(
-    app: ThiduaApp, recorder: RecordingRequest
-) -> None:
-    peer = Peer()
-    config = _config(("http://w0:8443", "http://w1:8443"), index=0)
-    web = WebhookServer(app, config, client=httpx.AsyncClient(transport=httpx.MockTransport(peer)))
-    odd = _json(app, 701, "/whoami")  # 701 % 2 == 1: worker 1's
-
-    async with await _client(web) as http:
-        answer = await http.post("/telegram", json=odd, headers=OK)
-    await app.update_queue.join()
-    await web.client.aclose()
-
-    assert answer.status_code == 200
-    [passed] = peer.received
-    assert str(passed.url) == "http://w1:8443/telegram"
-    assert passed.headers[SECRET_HEADER] == SECRET
-    assert passed.headers[FORWARDED_HEADER] == "0"
-    assert json.loads(passed.content)["message"]["text"] == "/whoami"
-    assert recorder.texts_to(701) == []  # not handled here
-
-
-async def test_an_update_of_its_own_chat_or_already_passed_on_is_handled_here(
-    app: ThiduaApp, recorder: RecordingRequest
-) -> None:
-    peer = Peer()
-    config = _config(("http://w0:8443", "http://w1:8443"), index=0)
-    web = WebhookServer(app, config, client=httpx.AsyncClient(transport=httpx.MockTransport(peer)))
-
-    async with await _client(web) as http:
-        own = await http.post("/telegram", json=_json(app, 702, "/whoami"), headers=OK)
-        passed = await http.post(
-            "/telegram",
-            json=_json(app, 703, "/whoami"),
-            headers={**OK, FORWARDED_HEADER: "1"},
-        )
-    await app.update_queue.join()
-    await web.client.aclose()
-
-    assert (own.status_code, passed.status_code) == (200, 200)
-    assert peer.received == []
-    assert recorder.texts_to(702) and recorder.texts_to(703)
-
-
-@pytest.mark.parametrize("status", [None, 503, 403])
-async def test_when_the_owner_does_not_take_it_the_update_is_handled_here(
-    app: ThiduaApp, recorder: RecordingRequest, status: int | None
-) -> None:
-    config = _config(("http://w0:8443", "http://w1:8443"), index=0)
-    transport = httpx.MockTransport(Peer(status))
-    web = WebhookServer(app, config, client=httpx.AsyncClient(transport=transport))
-
-    async with await _client(web) as http:
-        answer = await http.post("/telegram", json=_json(app, 705, "/whoami"), headers=OK)
-    await app.update_queue.join()
-    await web.client.aclose()
-
-    assert answer.status_code == 200
-    assert recorder.texts_to(705)

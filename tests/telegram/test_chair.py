@@ -12,9 +12,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bot.app import ThiduaApp
+from bot.telegram.app import ThiduaApp
 from handlers.chair import send_period_summary
-from handlers.context import Context
 from handlers.leaderboard import send_board
 from models.db import create_engine, session_factory
 from models.tables import (
@@ -27,10 +26,11 @@ from models.tables import (
     YearResult,
     YearStatus,
 )
+from services.addresses import Address
 from tests.chair_data import BDINH_ID, CHAIR_ID, KHOA_ID, PYEN_ID, VICE_ID, cum6_reports
 from tests.conftest import NOW
-from tests.handlers.conftest import ADMIN_ID, Clock
-from tests.handlers.harness import RecordingRequest, button, message
+from tests.telegram.conftest import ADMIN_ID, Clock
+from tests.telegram.harness import RecordingRequest, button, message
 
 GROUP = -1001234
 STRANGER = 9090
@@ -156,16 +156,18 @@ async def test_a_stranger_and_an_admin_without_a_cluster_code_are_told_what_to_d
 async def test_the_scheduled_post_and_the_period_summary_can_be_sent_by_a_job(
     app: ThiduaApp, recorder: FileRecorder, reported: str
 ) -> None:
-    context: Context = Context(app)
-    async with app.bot_data.session_factory()() as session:
+    core = app.bot_data
+    async with core.session_factory()() as session:
         cluster = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
         assert cluster is not None
         q1 = await session.scalar(
             select(Period).where(Period.cluster_id == cluster.id, Period.code == "Q1")
         )
         assert q1 is not None
-        await send_board(context, session, cluster.id, GROUP, NOW)
-        await send_period_summary(context, session, cluster.id, q1.id, CHAIR_ID, NOW)
+        await send_board(core, session, cluster.id, Address("telegram", str(GROUP)), NOW)
+        await send_period_summary(
+            core, session, cluster.id, q1.id, Address("telegram", str(CHAIR_ID)), NOW
+        )
 
     assert "Bảng xếp hạng năm 2024" in recorder.texts_to(GROUP)[0]
     assert len(recorder.sent("sendPhoto")) == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.app import ThiduaApp
+from bot.telegram.app import ThiduaApp
 from models.db import create_engine, session_factory
 from models.tables import Cluster, Officer
-from tests.handlers.conftest import ADMIN_ID, InviteMaker
-from tests.handlers.harness import RecordingRequest, bot_added_to_group, button, message
+from tests.telegram.conftest import ADMIN_ID, InviteMaker
+from tests.telegram.harness import RecordingRequest, bot_added_to_group, button, message
 
 OFFICER = 2001
 CHAIR = 2002
@@ -27,9 +27,12 @@ async def officers(url: str) -> int:
 async def group_of(url: str, code: str) -> int | None:
     engine = create_engine(url)
     async with session_factory(engine)() as session:
-        chat = await session.scalar(select(Cluster.group_chat_id).where(Cluster.code == code))
+        chat = await session.scalar(select(Cluster.group_address).where(Cluster.code == code))
     await engine.dispose()
-    return chat
+    if chat is None:
+        return None
+    assert chat.startswith("telegram:"), chat
+    return int(chat.removeprefix("telegram:"))
 
 
 async def test_start_with_an_invitation_binds_the_officer_and_welcomes_them(

@@ -9,10 +9,8 @@ and they go onto the Application's update queue, handled exactly as in polling m
 - SIGTERM/SIGINT: uvicorn stops accepting requests and finishes those in flight; then
   `Application.stop()` handles every update still queued and waits for running jobs, so an
   update Telegram was told we accepted (200) is never dropped.
-- Several workers (`telegram.webhook_workers`): each update belongs to the worker chosen by
-  its chat id; a worker that receives another's update passes it on. A chat's updates thus
-  always meet the same worker, which holds the guided /report flow's draft in memory. If the
-  owner does not answer, the update is handled where it arrived (the flow may restart).
+- Several workers behind one proxy: any worker takes any update. A guided dialogue's step
+  is a draft row in the database, so the next step may land anywhere.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -41,13 +38,11 @@ from telegram import Update
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from bot.app import ThiduaApp
+    from bot.telegram.app import ThiduaApp
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# Marks an update passed on by another worker, so it is never passed on twice.
-FORWARDED_HEADER = "X-Thidua-Forwarded"
 # Telegram's updates are a few kilobytes; anything this large is not from Telegram.
 MAX_BODY = 1024 * 1024
 # How long uvicorn waits for requests in flight when asked to stop.
@@ -61,8 +56,6 @@ class WebhookConfig:
     port: int
     path: str
     secret: str
-    workers: tuple[str, ...] = ()
-    index: int = 0
 
     @classmethod
     def from_settings(
@@ -109,22 +102,16 @@ class WebhookConfig:
             port=checked.webhook_port,
             path=checked.webhook_path,
             secret=tg.webhook_secret.get_secret_value(),
-            workers=tuple(w.rstrip("/") for w in tg.webhook_workers),
-            index=tg.webhook_worker_index,
         )
 
 
 class WebhookServer:
     """The HTTP side of webhook mode: receives updates, answers health checks."""
 
-    def __init__(
-        self, app: ThiduaApp, config: WebhookConfig, *, client: httpx.AsyncClient | None = None
-    ) -> None:
+    def __init__(self, app: ThiduaApp, config: WebhookConfig) -> None:
         self.app = app
         self.config = config
         self.stopping = False
-        # Used only to pass updates to the worker that owns their chat.
-        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         self._secret = config.secret.encode()
 
     def asgi(self) -> Starlette:
@@ -139,17 +126,8 @@ class WebhookServer:
         given = request.headers.get(SECRET_HEADER, "").encode()
         return hmac.compare_digest(given, self._secret)
 
-    def owner(self, update: Update) -> int | None:
-        """The worker this update's chat belongs to (None with a single worker)."""
-        if not self.config.workers:
-            return None
-        chat = update.effective_chat or update.effective_user
-        if chat is None:
-            return None
-        return chat.id % len(self.config.workers)
-
     async def receive(self, request: Request) -> Response:
-        """An update from Telegram (or from another worker)."""
+        """An update from Telegram."""
         if not self._secret_ok(request):
             client = request.client.host if request.client else "?"
             log.warning("webhook: refused a request from %s: wrong or missing secret", client)
@@ -168,43 +146,8 @@ class WebhookServer:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("webhook: refused a malformed update: %s", exc)
             return PlainTextResponse("bad update", status_code=400)
-        owner = self.owner(update)
-        if (
-            owner is not None
-            and owner != self.config.index
-            and FORWARDED_HEADER not in request.headers
-            and await self._pass_on(owner, body, update.update_id)
-        ):
-            return Response(status_code=200)
         await self.app.update_queue.put(update)
         return Response(status_code=200)
-
-    async def _pass_on(self, owner: int, body: bytes, update_id: int) -> bool:
-        url = self.config.workers[owner] + self.config.path
-        try:
-            answer = await self.client.post(
-                url,
-                content=body,
-                headers={
-                    SECRET_HEADER: self.config.secret,
-                    FORWARDED_HEADER: str(self.config.index),
-                    "Content-Type": "application/json",
-                },
-            )
-        except httpx.HTTPError as exc:
-            log.warning(
-                "webhook: worker %d unreachable (%s); update %d handled here", owner, exc, update_id
-            )
-            return False
-        if answer.status_code != 200:
-            log.warning(
-                "webhook: worker %d answered %d; update %d handled here",
-                owner,
-                answer.status_code,
-                update_id,
-            )
-            return False
-        return True
 
     async def _database_ok(self) -> bool:
         try:
@@ -225,7 +168,6 @@ class WebhookServer:
             "status": status,
             "database": "ok" if database else "unreachable",
             "bot": self.app.bot.username,
-            "worker": self.config.index,
             "queued_updates": self.app.update_queue.qsize(),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -296,7 +238,6 @@ async def serve(app: ThiduaApp, config: WebhookConfig) -> None:
                 if app.post_stop is not None:
                     await app.post_stop(app)
         finally:
-            await web.client.aclose()
             await app.shutdown()
             if app.post_shutdown is not None:
                 await app.post_shutdown(app)

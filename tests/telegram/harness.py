@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
-from bot.app import ThiduaApp
+from bot.telegram.app import ThiduaApp
 
 BOT_ID = 5_000_000
 BOT_USERNAME = "thidua_test_bot"

@@ -18,15 +18,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.app import ThiduaApp, build_application
 from bot.settings import Settings
-from handlers import jobs
-from handlers.context import Context
+from bot.telegram import app as telegram_app
+from bot.telegram.app import ThiduaApp, build_application
+from handlers import delivery
+from handlers.core import Core
+from handlers.i18n import Html
+from handlers.io import Text
 from models.db import create_engine, session_factory
-from models.tables import ReminderLog, User
+from models.tables import Identity, ReminderLog
+from services.addresses import Address
 from services.uow import Session
-from tests.handlers.conftest import ADMIN_ID, Clock, InviteMaker
-from tests.handlers.harness import FlakyRequest, RecordingRequest, button, message
+from tests.telegram.conftest import ADMIN_ID, Clock, InviteMaker
+from tests.telegram.harness import FlakyRequest, RecordingRequest, button, message
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CHAIR, VICE, BDINH, BDINH2, PYEN = 6001, 6002, 6003, 6004, 6005
@@ -68,26 +72,26 @@ class Digests:
     summaries: list[tuple[int, int, int]] = field(default_factory=list)
 
     async def board(
-        self, context: Context, session: Session, cluster_id: int, chat_id: int, now: datetime
+        self, core: Core, session: Session, cluster_id: int, to: Address, now: datetime
     ) -> None:
-        self.boards.append((cluster_id, chat_id))
-        await context.bot.send_message(chat_id, "BOARD")
+        self.boards.append((cluster_id, int(to.id)))
+        await core.channels.send(to, Text(Html("BOARD")), batch=True)
 
     async def summary(
         self,
-        context: Context,
+        core: Core,
         session: Session,
         cluster_id: int,
         period_id: int,
-        chat_id: int,
+        to: Address,
         now: datetime,
     ) -> None:
-        self.summaries.append((cluster_id, period_id, chat_id))
-        await context.bot.send_message(chat_id, "SUMMARY")
+        self.summaries.append((cluster_id, period_id, int(to.id)))
+        await core.channels.send(to, Text(Html("SUMMARY")), batch=True)
 
 
 def wire(app: ThiduaApp, time: FakeTime, digests: Digests | None = None) -> None:
-    rt = jobs.runtime(app)
+    rt = delivery.runtime(app.bot_data)
     rt.monotonic, rt.sleep = time.monotonic, time.sleep
     if digests is not None:
         rt.board_sender, rt.summary_sender = digests.board, digests.summary
@@ -121,9 +125,9 @@ async def cum6(
     recorder.clear()
 
 
-async def tick(app: ThiduaApp, clock: Clock, when: datetime) -> jobs.BatchResult:
+async def tick(app: ThiduaApp, clock: Clock, when: datetime) -> delivery.BatchResult:
     clock.now = when
-    return await jobs.run_tick(app)
+    return await delivery.run_tick(app.bot_data)
 
 
 def per_chat(recorder: RecordingRequest) -> Counter[int]:
@@ -229,17 +233,19 @@ async def test_a_second_process_and_a_restart_never_send_a_reminder_twice(
     other_recorder = RecordingRequest()
     async with another_process(seeded, other_recorder, clock, tmp_path, fake_time) as other:
         clock.now = local(2024, 7, 4, 8, 1)
-        results = await asyncio.gather(jobs.run_tick(app), jobs.run_tick(other))
+        results = await asyncio.gather(
+            delivery.run_tick(app.bot_data), delivery.run_tick(other.bot_data)
+        )
     both = per_chat(recorder) + per_chat(other_recorder)
     assert both == {chat: 1 for chat in (*OFFICERS, GROUP)}
     assert sum(r.sent for r in results) == 6
 
     restarted_recorder = RecordingRequest()
     async with another_process(seeded, restarted_recorder, clock, tmp_path, fake_time) as restarted:
-        result = await jobs.run_tick(restarted)
+        result = await delivery.run_tick(restarted.bot_data)
     assert restarted_recorder.sent() == [] and result.sent == 0
     sent = [r for r in await ledger(seeded) if r.status == "sent"]
-    assert sorted(r.recipient_chat_id for r in sent) == sorted((*OFFICERS, GROUP))
+    assert sorted(r.recipient for r in sent) == sorted(f"telegram:{c}" for c in (*OFFICERS, GROUP))
 
 
 async def test_late_in_the_day_a_missed_reminder_goes_out_next_day_it_is_skipped(
@@ -274,7 +280,7 @@ async def test_a_sunday_deadline_is_reminded_on_friday_not_on_the_weekend(
     app: ThiduaApp, recorder: FlakyRequest, clock: Clock, cum6: None
 ) -> None:
     clock.now = local(2025, 1, 4, 8, 30)  # Saturday: Q4 is due Sunday 05/01
-    assert (await jobs.run_tick(app, catch_up=False)).planned == 0
+    assert (await delivery.run_tick(app.bot_data, catch_up=False)).planned == 0
     await tick(app, clock, local(2025, 1, 3, 8, 30))  # Friday: "1 day before", two days early
     assert per_chat(recorder) == {chat: 1 for chat in (*OFFICERS, GROUP)}
     assert "Quý 4/2024" in recorder.texts_to(PYEN)[0] and "còn 2 ngày" in recorder.texts_to(PYEN)[0]
@@ -291,7 +297,11 @@ async def test_an_officer_who_blocked_the_bot_is_marked_and_the_chair_told_once(
     assert recorder.texts_to(BDINH2)  # the unit's other officer still hears
     engine = create_engine(seeded)
     async with session_factory(engine)() as session:
-        user = await session.scalar(select(User).where(User.telegram_id == BDINH))
+        user = await session.scalar(
+            select(Identity).where(
+                Identity.channel == "telegram", Identity.external_id == str(BDINH)
+            )
+        )
     await engine.dispose()
     assert user is not None and user.reachable is False
 
@@ -306,7 +316,11 @@ async def test_an_officer_who_blocked_the_bot_is_marked_and_the_chair_told_once(
     recorder.blocked.discard(BDINH)
     await app.process_update(message(app, BDINH, "/help"))
     async with session_factory(engine)() as session:
-        back = await session.scalar(select(User).where(User.telegram_id == BDINH))
+        back = await session.scalar(
+            select(Identity).where(
+                Identity.channel == "telegram", Identity.external_id == str(BDINH)
+            )
+        )
     await engine.dispose()
     assert back is not None and back.reachable is True
 
@@ -340,10 +354,10 @@ async def test_a_message_to_a_group_that_became_a_supergroup_follows_it(
     engine = create_engine(seeded)
     async with session_factory(engine)() as session:
         linked = await session.scalar(
-            select(Cluster.group_chat_id).where(Cluster.code == "CUM6-STC")
+            select(Cluster.group_address).where(Cluster.code == "CUM6-STC")
         )
     await engine.dispose()
-    assert linked == -1_009_999
+    assert linked == "telegram:-1009999"
 
 
 async def test_the_chairs_nhacnho_reaches_missing_units_once_a_day(
@@ -351,7 +365,7 @@ async def test_the_chairs_nhacnho_reaches_missing_units_once_a_day(
 ) -> None:
     clock.now = local(2024, 6, 3, 10)
     await app.process_update(message(app, CHAIR, "/nhacnho"))
-    await jobs.settle(app)
+    await delivery.settle(app.bot_data)
     [reply] = [t for t in recorder.texts_to(CHAIR) if "Đang gửi nhắc" in t]
     assert "Quý 2/2024" in reply and "5 công chức" in reply and "6 đơn vị" in reply
     assert "nhóm của Cụm" in reply and "Khánh Hòa, Ninh Thuận" in reply
@@ -361,7 +375,7 @@ async def test_the_chairs_nhacnho_reaches_missing_units_once_a_day(
     recorder.clear()
     clock.now = local(2024, 6, 3, 15)
     await app.process_update(message(app, VICE, "/remind"))
-    await jobs.settle(app)
+    await delivery.settle(app.bot_data)
     assert per_chat(recorder) == {VICE: 1}
     assert "Hôm nay đã nhắc" in recorder.texts_to(VICE)[0]
 
@@ -387,27 +401,28 @@ async def test_the_tick_is_one_job_with_a_fixed_id_and_runs_on_its_own_only_in_r
 ) -> None:
     job_queue = app.job_queue
     assert job_queue is not None
-    assert [j.name for j in job_queue.get_jobs_by_name(jobs.JOB_ID)] == [jobs.JOB_ID]
-    assert job_queue.scheduler.get_job(jobs.JOB_ID) is not None
-    jobs.schedule(app)  # registering again (a re-run set-up) replaces, never doubles
-    assert len(job_queue.get_jobs_by_name(jobs.JOB_ID)) == 1
+    assert [j.name for j in job_queue.get_jobs_by_name(telegram_app.JOB_ID)] == [
+        telegram_app.JOB_ID
+    ]
+    assert job_queue.scheduler.get_job(telegram_app.JOB_ID) is not None
+    telegram_app.schedule(app)  # registering again (a re-run set-up) replaces, never doubles
+    assert len(job_queue.get_jobs_by_name(telegram_app.JOB_ID)) == 1
 
     clock.now = local(2024, 6, 28, 8)
-    context = Context(app)
-    await jobs.tick(context)  # an injected clock: the tick leaves time to the test
-    await jobs.settle(app)
+    delivery.tick(app.bot_data)  # an injected clock: the tick leaves time to the test
+    await delivery.settle(app.bot_data)
     assert recorder.sent() == []
 
-    jobs.runtime(app).autotick = True
-    await jobs.tick(context)
-    await jobs.settle(app)
+    delivery.runtime(app.bot_data).autotick = True
+    delivery.tick(app.bot_data)
+    await delivery.settle(app.bot_data)
     assert per_chat(recorder) == {chat: 1 for chat in (*OFFICERS, GROUP)}
 
 
 async def test_the_real_leaderboard_and_summary_senders_are_wired(
     app: ThiduaApp, recorder: FlakyRequest, clock: Clock, cum6: None, seeded: str
 ) -> None:
-    rt = jobs.runtime(app)
+    rt = delivery.runtime(app.bot_data)
     rt.board_sender = rt.summary_sender = None
     await tick(app, clock, local(2024, 7, 8, 8, 5))
     statuses = {
@@ -442,14 +457,16 @@ async def test_what_is_due_goes_out_as_soon_as_the_bot_starts(
     assert started.post_init is not None
     await started.post_init(started)
     wire(started, fake_time, Digests())
-    jobs.runtime(started).autotick = True  # let the JobQueue drive it, as in production
+    delivery.runtime(
+        started.bot_data
+    ).autotick = True  # let the JobQueue drive it, as in production
     await started.start()
     try:
         for _ in range(200):  # yields to the scheduler, no waiting: it runs at start-up
             await asyncio.sleep(0)
-            if jobs.runtime(started).tasks:
+            if delivery.runtime(started.bot_data).tasks:
                 break
-        await jobs.settle(started)
+        await delivery.settle(started.bot_data)
     finally:
         await started.stop()
         assert started.post_shutdown is not None

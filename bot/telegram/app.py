@@ -4,86 +4,84 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
+    Update,
 )
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
-    ChatMemberHandler,
-    CommandHandler,
+    CallbackContext,
     ContextTypes,
     Defaults,
     ExtBot,
     JobQueue,
-    MessageHandler,
-    filters,
+    TypeHandler,
 )
 from telegram.request import BaseRequest
 
 from bot.settings import Settings, SettingsError
-from handlers import chair, leaderboard, onboarding, reporting, review
+from bot.telegram.channel import TelegramChannel, on_error, on_update
+from bot.telegram.limits import JSONDict, Limiter
+from handlers import delivery
 from handlers.commands import menu
-from handlers.common import on_error
-from handlers.context import BotData, Context, UserData, utc_now
+from handlers.core import Core, utc_now
 from handlers.i18n import LANGUAGES, texts
-from handlers.jobs import schedule as schedule_reminders
-from handlers.limits import batch_aware
-from handlers.reminders import handlers as reminder_handlers
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
-ThiduaApp = Application[ExtBot[None], Context, UserData, dict[Any, Any], BotData, JobQueue[Context]]
+Context = CallbackContext[ExtBot[JSONDict], dict[Any, Any], dict[Any, Any], Core]
+ThiduaApp = Application[
+    ExtBot[JSONDict], Context, dict[Any, Any], dict[Any, Any], Core, JobQueue[Context]
+]
+JOB_ID = "reminders-tick"
+TICK_SECONDS = 60
+
+
+async def _tick(context: Context) -> None:
+    delivery.tick(context.bot_data)
+
+
+def schedule(app: ThiduaApp) -> None:
+    """Register the reminders' tick under a fixed id: at start-up (so what fell due while the
+    bot was down goes out if still useful), then every minute. The schedules themselves are
+    rows in our tables, so a restart re-creates exactly this job and nothing is pickled."""
+    if app.job_queue is None:
+        raise RuntimeError("reminders need the JobQueue (python-telegram-bot[job-queue])")
+    app.job_queue.run_repeating(
+        _tick,
+        interval=TICK_SECONDS,
+        first=0,
+        name=JOB_ID,
+        job_kwargs={
+            "id": JOB_ID,
+            "replace_existing": True,
+            # The first run as soon as the scheduler starts, however long after this call
+            # (migrations run in between): without it APScheduler would wait one interval.
+            "next_run_time": datetime.now(UTC),
+            "misfire_grace_time": None,
+            "coalesce": True,
+            "max_instances": 1,
+        },
+    )
 
 
 def register(app: ThiduaApp) -> None:
-    """Every handler of the bot. Order matters only where noted."""
-    # Group -1: follow a group's id change before anything else reads it.
-    app.add_handler(
-        MessageHandler(filters.StatusUpdate.MIGRATE, onboarding.group_migrated), group=-1
-    )
-    app.add_handler(ChatMemberHandler(onboarding.bot_added, ChatMemberHandler.MY_CHAT_MEMBER))
-
-    app.add_handler(CommandHandler("start", onboarding.start))
-    app.add_handler(CommandHandler("help", onboarding.help_command))
-    app.add_handler(CommandHandler("lang", onboarding.lang))
-    app.add_handler(CallbackQueryHandler(onboarding.lang_button, pattern=r"^lang:"))
-    app.add_handler(CommandHandler("whoami", onboarding.whoami))
-    app.add_handler(CommandHandler("linkgroup", onboarding.linkgroup))
-
-    # Reporting: the guided /report conversation must come before the catch-all below,
-    # which would otherwise swallow the values typed inside the flow.
-    for handler in reporting.handlers():
-        app.add_handler(handler)
-
-    # Leaderboard, summaries, review, export, year close. The review conversation comes
-    # before the catch-all below, which would otherwise swallow the scores typed in it.
-    for handler in [*leaderboard.handlers(), *review.handlers(), *chair.handlers()]:
-        app.add_handler(handler)
-
-    # Reminders and the chair's nudges.
-    for handler in reminder_handlers():
-        app.add_handler(handler)
+    """The bot's one handler: every update goes to the adapter, which hands it to the core
+    (commands, buttons and guided steps are routed there, the same for every channel)."""
+    app.add_handler(TypeHandler(Update, on_update))
     # One repeating job with a fixed id; the schedules themselves are rows in our tables.
-    schedule_reminders(app)
-
-    # Last: anything else typed in a private chat gets a pointer to /help.
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & (filters.TEXT | filters.COMMAND), onboarding.unknown
-        )
-    )
+    schedule(app)
     app.add_error_handler(on_error)
 
 
@@ -118,8 +116,8 @@ def build_application(
     if settings.telegram.token is None:
         raise SettingsError("telegram.token: not set (THIDUA_TELEGRAM__TOKEN)")
     tz = settings.app.tz
-    bot_data = BotData(
-        admins=frozenset(settings.app.admins),
+    core = Core(
+        admins=settings.app.admin_addresses(),
         tz=tz,
         default_language=settings.app.language,
         storage_dir=settings.app.storage_dir,
@@ -134,10 +132,16 @@ def build_application(
         if settings.database.migrate_on_start:
             await upgrade(engine)
         app.bot_data.sessions = session_factory(engine)
+        app.bot_data.channels.add(TelegramChannel(app.bot))
         if not app.bot_data.bot_username:
             app.bot_data.bot_username = app.bot.username
         await publish_menus(app)
         log.info("bot @%s ready", app.bot.username)
+
+    async def post_stop(app: ThiduaApp) -> None:
+        # What is still queued in a batch stays unclaimed: the next start sends it.
+        delivery.runtime(app.bot_data).stopping = True
+        await delivery.settle(app.bot_data)
 
     async def post_shutdown(app: ThiduaApp) -> None:
         engine = engine_holder.pop("engine", None)
@@ -150,16 +154,30 @@ def build_application(
         .base_url(settings.telegram.base_url)
         .base_file_url(settings.telegram.base_file_url)
         .defaults(Defaults(tzinfo=tz, parse_mode=ParseMode.HTML))
-        .context_types(ContextTypes(bot_data=BotData, user_data=UserData))
-        # Replies retry a RetryAfter here; reminder batches obey it themselves (jobs.py).
-        .rate_limiter(batch_aware(AIORateLimiter(max_retries=3)))
+        .context_types(ContextTypes(bot_data=Core))
+        # Replies retry a RetryAfter there; reminder batches obey it themselves (delivery).
+        .rate_limiter(Limiter())
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app: ThiduaApp = builder.build()  # type: ignore[assignment]
-    # ContextTypes builds BotData with its defaults; put the configured one in its place.
-    app.bot_data.__dict__.update(bot_data.__dict__)
+    # ContextTypes builds the Core with its defaults; put the configured one in its place.
+    app.bot_data.__dict__.update(core.__dict__)
     register(app)
     return app
+
+
+def run_polling(settings: Settings) -> None:
+    """`thidua run`: long-poll Telegram until stopped."""
+    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+async def ask_username(settings: Settings) -> str:
+    """The bot's @username, from Telegram (getMe), for invitation links."""
+    token = settings.telegram.token
+    bot = Bot(token.get_secret_value() if token else "", base_url=settings.telegram.base_url)
+    async with bot:
+        return str(bot.username)

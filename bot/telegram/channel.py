@@ -1,0 +1,225 @@
+"""The Telegram adapter: an Update becomes the core's Incoming, the core's Outgoing becomes
+Bot API calls, and Telegram's errors become the core's neutral ones. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import ExtBot
+
+from bot.telegram.limits import JSONDict, is_group_id, retry_seconds
+from handlers import onboarding
+from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
+from handlers.core import Core, handle
+from handlers.i18n import texts
+from handlers.io import Attachment, Choices, Document, Incoming, Outgoing, Picture, Text
+from services.addresses import Address
+
+if TYPE_CHECKING:
+    from telegram.ext import CallbackContext
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+
+def address(chat_id: int | str) -> Address:
+    return Address(CHANNEL, str(chat_id))
+
+
+def _keyboard(options: Choices) -> InlineKeyboardMarkup | None:
+    if not options:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(c.label, callback_data=c.data) for c in row] for row in options]
+    )
+
+
+def _attachments(message: Message | None) -> tuple[Attachment, ...]:
+    """The file of a message, if it has one (a document, or the largest photo size)."""
+    if message is None:
+        return ()
+    if message.document is not None:
+        doc = message.document
+        return (
+            Attachment(
+                "document",
+                f"{CHANNEL}:{doc.file_id}",
+                doc.file_unique_id,
+                doc.file_name or f"{doc.file_unique_id}.bin",
+                doc.mime_type,
+                doc.file_size or 0,
+            ),
+        )
+    if message.photo:
+        photo = message.photo[-1]
+        return (
+            Attachment(
+                "photo",
+                f"{CHANNEL}:{photo.file_id}",
+                photo.file_unique_id,
+                f"{photo.file_unique_id}.jpg",
+                "image/jpeg",
+                photo.file_size or 0,
+            ),
+        )
+    return ()
+
+
+def incoming(update: Update) -> Incoming | None:
+    """The neutral shape of an update, or None for what nobody needs to answer (channel
+    posts, service messages, edits: see `on_update`)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or update.edited_message is not None:
+        return None
+    base: dict[str, Any] = {
+        "sender": address(user.id),
+        "chat": address(chat.id),
+        "private": chat.type == ChatType.PRIVATE,
+        "full_name": user.full_name,
+        "username": user.username,
+        "update_id": f"{CHANNEL}:{update.update_id}",
+    }
+    query = update.callback_query
+    if query is not None:
+        return Incoming(**base, button=query.data or "")
+    message = update.message
+    if message is None:
+        return None
+    text = message.text or message.caption or ""
+    attachments = _attachments(message)
+    if not text and not attachments:
+        return None  # a sticker, a poll, a member joining…: not a message to the bot
+    return Incoming(**base, text=text, attachments=attachments)
+
+
+class TelegramChannel:
+    """The core's Channel on Telegram's Bot API."""
+
+    name = CHANNEL
+    buttons = True
+    text_limit = TEXT_LIMIT
+    # Telegram allows ~30/s: batches take 25/s and leave the rest to replies.
+    pace = Pace(per_second=25.0, private_gap=1.0, group_gap=3.0)
+
+    def __init__(self, bot: ExtBot[JSONDict]) -> None:
+        self.bot = bot
+
+    def is_group(self, chat: Address) -> bool:
+        return is_group_id(int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id)
+
+    async def send(self, chat: Address, message: Outgoing, *, batch: bool = False) -> None:
+        limits = {"batch": True} if batch else None
+        chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
+        try:
+            if isinstance(message, Text):
+                await self.bot.send_message(
+                    chat_id,
+                    message.body,
+                    reply_markup=_keyboard(message.choices),
+                    rate_limit_args=limits,
+                )
+            elif isinstance(message, Document):
+                await self.bot.send_document(
+                    chat_id,
+                    document=message.content,
+                    filename=message.filename,
+                    caption=message.caption or None,
+                    rate_limit_args=limits,
+                )
+            elif isinstance(message, Picture):
+                await self.bot.send_photo(
+                    chat_id,
+                    photo=message.png,
+                    caption=message.caption or None,
+                    rate_limit_args=limits,
+                )
+        except Forbidden as exc:
+            raise Blocked(exc.message) from exc
+        except ChatMigrated as exc:
+            raise Moved(exc.message, address(exc.new_chat_id)) from exc
+        except RetryAfter as exc:
+            raise RetryLater(exc.message, retry_seconds(exc)) from exc
+        except BadRequest as exc:  # before NetworkError, of which it is a subclass
+            raise Rejected(exc.message) from exc
+        except NetworkError as exc:  # TimedOut included
+            raise Transient(exc.message) from exc
+        except TelegramError as exc:
+            raise Rejected(exc.message) from exc
+
+    async def fetch(self, attachment: Attachment, target: Path) -> None:
+        file_id = attachment.ref.removeprefix(f"{CHANNEL}:")
+        try:
+            found = await self.bot.get_file(file_id)
+            await found.download_to_drive(target)
+        except TelegramError as exc:
+            raise Transient(exc.message) from exc
+
+
+async def on_update(update: Update, context: CallbackContext[Any, Any, Any, Core]) -> None:
+    """Every update: the group's own events here, everything else through the core."""
+    core = context.bot_data
+    query = update.callback_query
+    if query is not None:
+        # Answered first, whatever follows: the button's spinner must always stop.
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            log.info("could not answer a callback query: %s", exc)
+    change = update.my_chat_member
+    if change is not None:
+        joined = change.new_chat_member.status in (
+            ChatMemberStatus.MEMBER,
+            ChatMemberStatus.ADMINISTRATOR,
+        )
+        was_out = change.old_chat_member.status in (
+            ChatMemberStatus.LEFT,
+            ChatMemberStatus.BANNED,
+        )
+        if joined and was_out and change.chat.type != ChatType.PRIVATE:
+            await onboarding.bot_added(core, address(change.chat.id))
+        return
+    message = update.message
+    if message is not None and message.migrate_to_chat_id is not None:
+        await onboarding.group_moved(
+            core, address(message.chat.id), address(message.migrate_to_chat_id)
+        )
+        return
+    if update.edited_message is not None:
+        edited = update.edited_message
+        if edited.chat.type == ChatType.PRIVATE and edited.from_user is not None:
+            # An edit is never taken as the answer to the step that is open now.
+            t = texts(core.default_language)
+            await core.channels.send(address(edited.chat.id), Text(t("edited.ignored")))
+        return
+    found = incoming(update)
+    if found is not None:
+        await handle(core, found)
+
+
+async def on_error(update: object, context: CallbackContext[Any, Any, Any, Core]) -> None:
+    """Log the failure and tell the user something went wrong, without details."""
+    log.error("unhandled error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        core = context.bot_data
+        t = texts(core.default_language)
+        await context.bot.send_message(update.effective_chat.id, t("error.internal"))

@@ -1,0 +1,110 @@
+"""Telegram's rate limits, shared by replies and scheduled batches, in one limiter of ours.
+
+Telegram allows about 30 messages/s overall, 20/min in a group and about 1/s in a private
+chat (short bursts are tolerated). PTB's AIORateLimiter has no private-chat limit and, on a
+RetryAfter, halts *every* request: right for a reply, wrong for a batch of 3,000 reminders,
+where one flood answer would freeze the replies to everyone. So:
+
+- every request that names a chat passes the overall limiter, and a group's (20/min);
+- a batch's message to a private chat also passes that chat's limiter (1/s). A reply does
+  not: it answers someone who just wrote, and a guided step answered quickly must not wait;
+- a reply retries a RetryAfter here, after the time Telegram asks;
+- a request of a batch is marked with `rate_limit_args={"batch": True}` (handlers/delivery
+  through bot/telegram/channel.py) and gets the RetryAfter at once: the batch pauses itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+JSONDict = dict[str, Any]
+CHATS_KEPT = 10_000  # per-chat limiters kept; idle ones are dropped beyond this
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB 22 warns that retry_after becomes a timedelta; either form is read here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def is_group_id(chat_id: object) -> bool:
+    """Telegram's group and channel ids are negative (or @names); people's are positive."""
+    if isinstance(chat_id, str):
+        return not chat_id.lstrip("-").isdigit() or chat_id.startswith("-")
+    return isinstance(chat_id, int) and chat_id < 0
+
+
+class Limiter(BaseRateLimiter[JSONDict]):
+    """Overall, per-group and per-private-chat limits; replies retry, batches do not."""
+
+    def __init__(
+        self,
+        *,
+        overall_per_second: float = 30.0,
+        group_per_minute: float = 20.0,
+        private_per_second: float = 1.0,
+        max_retries: int = 3,
+    ) -> None:
+        self.overall = AsyncLimiter(overall_per_second, 1)
+        self.group_per_minute = group_per_minute
+        self.private_per_second = private_per_second
+        self.max_retries = max_retries
+        self._chats: dict[str, AsyncLimiter] = {}
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    def _chat(self, chat_id: object) -> AsyncLimiter:
+        key = str(chat_id)
+        found = self._chats.get(key)
+        if found is None:
+            if len(self._chats) >= CHATS_KEPT:
+                self._chats = {k: v for k, v in self._chats.items() if not v.has_capacity()}
+            if is_group_id(chat_id):
+                found = AsyncLimiter(self.group_per_minute, 60)
+            else:
+                found = AsyncLimiter(1, 1 / self.private_per_second)
+            self._chats[key] = found
+        return found
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: JSONDict | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        batch = bool(rate_limit_args and rate_limit_args.get("batch"))
+        chat_id = data.get("chat_id")
+        attempt = 0
+        while True:
+            async with contextlib.AsyncExitStack() as stack:
+                if chat_id is not None:
+                    await stack.enter_async_context(self.overall)
+                    if batch or is_group_id(chat_id):
+                        await stack.enter_async_context(self._chat(chat_id))
+                try:
+                    return await callback(*args, **kwargs)
+                except RetryAfter as exc:
+                    if batch or attempt >= self.max_retries:
+                        raise
+                    wait = retry_seconds(exc)
+            attempt += 1
+            await asyncio.sleep(wait)

@@ -1,0 +1,222 @@
+"""The conversation core: one incoming message in, the answers out, on any channel.
+
+`handle()` opens one unit of work per update, resolves who is talking, and routes:
+a press on a choice by its data's head ("rg:1" → "rg"), a command by name (Vietnamese
+aliases included), anything else typed in a private chat to the person's open guided
+dialogue (a draft row), else a pointer to /help. A `DomainError` raised by a service
+becomes a message in the person's language and the session rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers.channel import Channel, Channels
+from handlers.i18n import Html, Texts, texts
+from handlers.io import Choices, Incoming, Outgoing, Text
+from services import drafts
+from services.access import Actor, resolve_actor
+from services.addresses import Address
+from services.errors import DomainError
+from services.onboarding import Person, mark_reachable, upsert_user
+from services.uow import Session, SessionFactory
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _all_routes() -> Router:
+    from handlers.routes import build_router  # the modules it registers import this one
+
+    return build_router()
+
+
+@dataclass(eq=False)  # one per process, compared and hashed by identity
+class Core:
+    """Shared, read-mostly state of the bot, whatever the channel. Never a session:
+    sessions are per update."""
+
+    sessions: SessionFactory | None = None
+    channels: Channels = field(default_factory=Channels)
+    admins: frozenset[str] = frozenset()
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
+    default_language: str = "vi"
+    storage_dir: Path = Path("storage")
+    # Telegram lets bots download files up to 20 MB.
+    evidence_limit: int = 20 * 1024 * 1024
+    bot_username: str = ""
+    # Injected so tests move time instead of sleeping.
+    clock: Callable[[], datetime] = utc_now
+    router: Router = field(default_factory=_all_routes)
+
+    def session_factory(self) -> SessionFactory:
+        if self.sessions is None:
+            raise RuntimeError("the database is not open yet: the bot is not started")
+        return self.sessions
+
+
+@dataclass
+class Call:
+    """One update being handled: its session, who sent it, their texts and 'now'."""
+
+    core: Core
+    incoming: Incoming
+    session: Session
+    actor: Actor
+    t: Texts
+    now: datetime
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def private(self) -> bool:
+        return self.incoming.private
+
+    @property
+    def chat(self) -> Address:
+        return self.incoming.chat
+
+    @property
+    def channel(self) -> Channel:
+        return self.core.channels.get(self.incoming.channel)
+
+    @property
+    def button(self) -> str:
+        return self.incoming.button or ""
+
+    @property
+    def person(self) -> Person:
+        i = self.incoming
+        return Person(address=i.sender, full_name=i.full_name, username=i.username)
+
+    async def reply(self, text: Html, options: Choices = ()) -> None:
+        await self.send(self.chat, Text(text, options))
+
+    async def send(self, to: Address, message: Outgoing) -> None:
+        await self.core.channels.send(to, message)
+
+    async def user_id(self) -> int:
+        """The person's row (created for an admin who never joined a unit)."""
+        if self.actor.user_id is not None:
+            return self.actor.user_id
+        user = await upsert_user(self.session, self.person, self.now)
+        await self.session.commit()
+        return user.id
+
+    # Guided dialogues: the draft of this person and kind, in the database.
+    async def draft(self, kind: str) -> drafts.Open | None:
+        if self.actor.user_id is None:
+            return None
+        return await drafts.get(self.session, self.actor.user_id, kind, self.now)
+
+    async def save_draft(self, kind: str, step: str, data: dict[str, Any]) -> None:
+        await drafts.save(self.session, await self.user_id(), kind, step, data, self.now)
+
+    async def drop_draft(self, kind: str | None = None) -> bool:
+        if self.actor.user_id is None:
+            return False
+        return await drafts.drop(self.session, self.actor.user_id, kind)
+
+
+Handler = Callable[[Call], Awaitable[None]]
+Step = Callable[[Call, drafts.Open], Awaitable[None]]
+
+
+@dataclass
+class Router:
+    """Which handler takes which input. Filled once by `handlers.routes.register`."""
+
+    commands: dict[str, Handler] = field(default_factory=dict)
+    buttons: dict[str, Handler] = field(default_factory=dict)
+    steps: dict[str, Step] = field(default_factory=dict)
+    unknown: Handler | None = None
+    stale_button: Handler | None = None
+
+    def command(self, names: list[str] | str, handler: Handler) -> None:
+        for name in [names] if isinstance(names, str) else names:
+            if name in self.commands:
+                raise ValueError(f"command /{name} registered twice")
+            self.commands[name] = handler
+
+    def button(self, heads: list[str] | str, handler: Handler) -> None:
+        for head in [heads] if isinstance(heads, str) else heads:
+            if head in self.buttons:
+                raise ValueError(f"button {head!r} registered twice")
+            self.buttons[head] = handler
+
+    def step(self, kind: str, handler: Step) -> None:
+        self.steps[kind] = handler
+
+
+def button_head(data: str) -> str:
+    return data.split(":", 1)[0]
+
+
+def error_text(t: Texts, err: DomainError) -> Html:
+    params: dict[str, object] = {
+        key: t.number(value) if isinstance(value, Decimal) else value
+        for key, value in err.params.items()
+    }
+    if "permission" in params:
+        params["permission"] = t.raw(f"perm.{params['permission']}")
+    if "holders" in params:
+        params["holders"] = t.raw(f"holders.{params['holders']}")
+    return t(err.key, **params)
+
+
+async def _route(call: Call) -> None:
+    router = call.core.router
+    incoming = call.incoming
+    if incoming.button is not None:
+        handler = router.buttons.get(button_head(incoming.button)) or router.stale_button
+        if handler is not None:
+            await handler(call)
+        return
+    command = incoming.command
+    if command is not None:
+        name, call.args = command
+        found = router.commands.get(name)
+        if found is not None:
+            await found(call)
+            return
+    elif incoming.private and call.actor.user_id is not None:
+        open_draft = await drafts.current(call.session, call.actor.user_id, call.now)
+        step = router.steps.get(open_draft.kind) if open_draft else None
+        if open_draft is not None and step is not None:
+            await step(call, open_draft)
+            return
+    # Whatever nobody took in a private chat (free text, a file without a caption) gets a
+    # pointer to /help rather than silence.
+    if incoming.private and router.unknown is not None:
+        await router.unknown(call)
+
+
+async def handle(core: Core, incoming: Incoming) -> None:
+    """Answer one incoming message: one session, the actor, the route, clear refusals."""
+    async with core.session_factory()() as session:
+        actor = await resolve_actor(session, incoming.sender, core.admins)
+        if not actor.reachable:
+            await mark_reachable(session, incoming.sender, core.clock())
+        call = Call(
+            core=core,
+            incoming=incoming,
+            session=session,
+            actor=actor,
+            t=texts(actor.language or core.default_language),
+            now=core.clock(),
+        )
+        try:
+            await _route(call)
+        except DomainError as err:
+            await session.rollback()
+            log.info("refused an update from %s: %s", incoming.sender, err.key)
+            await call.reply(error_text(call.t, err))

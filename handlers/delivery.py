@@ -1,0 +1,354 @@
+"""Scheduled messages on every channel: the tick, the paced batch sender, the retries.
+
+What is due and for whom is decided in services.reminders (and recorded in its ledger);
+this module renders each message (handlers/reminder_texts) and sends it to the channel
+its address names, within that channel's pace (`Channel.pace`):
+
+- overall: a batch goes out evenly at the channel's rate (Telegram: 25/s of its ~30/s, so
+  replies keep the rest); the channel's own rate limiter applies on top, shared with replies;
+- per chat: a gap between two messages to one person, a longer one to a group;
+- RetryLater: the batch pauses for the time the platform asks and retries (replies do not
+  stop); network errors are retried with exponential backoff;
+- Blocked: the person blocked the bot there; that identity is marked unreachable and the
+  chair told once when no channel reaches them any more.
+
+The batch runs in a background task, so the bot keeps answering while it goes out. Time is
+injected (`Runtime.monotonic`, `Runtime.sleep`, the core's clock): tests never sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from handlers import chair, leaderboard
+from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
+from handlers.core import Core, utc_now
+from handlers.reminder_texts import render
+from services import onboarding, reminders
+from services.addresses import Address
+from services.reminders import Due, Kind, Status
+from services.uow import Session
+
+log = logging.getLogger(__name__)
+
+# Messages whose day ended while the bot was down are looked for at start-up, then hourly.
+CATCH_UP_SECONDS = 3600.0
+
+
+@dataclass
+class Limits:
+    """How a batch retries; the pace itself is the channel's."""
+
+    workers: int = 8  # requests in flight: Telegram answers in ~0.1 s, not 0.04
+    retry_after_attempts: int = 5
+    network_attempts: int = 4
+    backoff: float = 1.0  # first wait after a network error, doubled each time
+    max_backoff: float = 30.0
+
+
+class BoardSender(Protocol):
+    async def __call__(
+        self, core: Core, session: Session, cluster_id: int, to: Address, now: datetime, /
+    ) -> None: ...
+
+
+class SummarySender(Protocol):
+    async def __call__(
+        self,
+        core: Core,
+        session: Session,
+        cluster_id: int,
+        period_id: int,
+        to: Address,
+        now: datetime,
+        /,
+    ) -> None: ...
+
+
+class Pacer:
+    """Hands out send times for one channel: evenly spaced overall, spaced per chat, none
+    during a pause. A turn is reserved before sleeping, so concurrent workers never take
+    the same slot."""
+
+    def __init__(self, runtime: Runtime, pace: Pace, is_group: Callable[[Address], bool]) -> None:
+        self.rt = runtime
+        self.pace = pace
+        self.is_group = is_group
+        self._next = 0.0
+        self._chat: dict[Address, float] = {}
+        self._paused_until = 0.0
+
+    async def turn(self, chat: Address) -> None:
+        pace = self.pace
+        gap = pace.group_gap if self.is_group(chat) else pace.private_gap
+        for _ in range(3):  # a pause announced while waiting means one more turn
+            now = self.rt.monotonic()
+            at = max(now, self._next, self._chat.get(chat, 0.0), self._paused_until)
+            self._next = at + 1.0 / pace.per_second
+            self._chat[chat] = at + gap
+            if len(self._chat) > 20_000:
+                self._chat = {c: t for c, t in self._chat.items() if t > now}
+            if at > now:
+                await self.rt.sleep(at - now)
+            if self.rt.monotonic() >= self._paused_until:
+                return
+
+    def pause(self, seconds: float) -> None:
+        """The platform said "retry later": no batch message goes out before it has passed."""
+        self._paused_until = max(self._paused_until, self.rt.monotonic() + seconds)
+
+
+@dataclass(eq=False)
+class Runtime:
+    """Per-core state of the scheduled messages: time sources, limits, the running batches."""
+
+    core: Core
+    limits: Limits = field(default_factory=Limits)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # The leaderboard and chair features' senders; tests may put their own.
+    board_sender: BoardSender | None = None
+    summary_sender: SummarySender | None = None
+    # None: ticks run on their own only on the real clock; with an injected clock (tests,
+    # the benchmark) time is moved and run_tick called.
+    autotick: bool | None = None
+    # Set by the channel adapter when the process stops: what is queued stays unclaimed.
+    stopping: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    last_catch_up: float | None = None
+    pacers: dict[str, Pacer] = field(default_factory=dict)
+
+    def pacer(self, channel: str) -> Pacer:
+        found = self.pacers.get(channel)
+        if found is None:
+            target = self.core.channels.get(channel)
+            found = self.pacers[channel] = Pacer(self, target.pace, target.is_group)
+        return found
+
+    def board(self) -> BoardSender:
+        return self.board_sender or leaderboard.send_board
+
+    def summary(self) -> SummarySender:
+        return self.summary_sender or chair.send_period_summary
+
+    def start(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+_RUNTIMES: weakref.WeakKeyDictionary[Core, Runtime] = weakref.WeakKeyDictionary()
+
+
+def runtime(core: Core) -> Runtime:
+    """The scheduled messages' state of this core (created on first use)."""
+    found = _RUNTIMES.get(core)
+    if found is None:
+        found = _RUNTIMES[core] = Runtime(core)
+    return found
+
+
+@dataclass
+class BatchResult:
+    planned: int = 0
+    sent: int = 0
+    taken: int = 0  # already claimed, by another process or an earlier run
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    retry_after: int = 0
+    network_retries: int = 0
+    aborted: bool = False
+
+
+def _spread(items: Iterable[Due]) -> list[Due]:
+    """Round-robin over chats, so two messages to one chat are as far apart as possible."""
+    per_chat: dict[Address, deque[Due]] = {}
+    for item in items:
+        per_chat.setdefault(item.address, deque()).append(item)
+    out: list[Due] = []
+    while per_chat:
+        for chat in list(per_chat):
+            queue = per_chat[chat]
+            out.append(queue.popleft())
+            if not queue:
+                del per_chat[chat]
+    return out
+
+
+async def _send(rt: Runtime, item: Due, now: datetime) -> None:
+    core = rt.core
+    if item.kind is Kind.LEADERBOARD:
+        async with core.session_factory()() as session:
+            await rt.board()(core, session, item.cluster_id, item.address, now)
+        return
+    if item.kind is Kind.PERIOD_SUMMARY:
+        assert item.period is not None
+        async with core.session_factory()() as session:
+            await rt.summary()(core, session, item.cluster_id, item.period.id, item.address, now)
+        return
+    await core.channels.send(item.address, render(item), batch=True)
+
+
+async def _attempt(
+    rt: Runtime, item: Due, result: BatchResult, clock: Callable[[], datetime]
+) -> tuple[Status, str | None]:
+    """Send one claimed message, retrying what is worth retrying, within bounds."""
+    limits = rt.limits
+    throttled = failures = 0
+    delay = limits.backoff
+    target = item
+    pacer = rt.pacer(item.address.channel)
+    while True:
+        try:
+            await _send(rt, target, clock())
+            return Status.SENT, None
+        except Blocked as exc:
+            return Status.BLOCKED, exc.detail
+        except Moved as exc:
+            if target is not item:
+                return Status.FAILED, exc.detail
+            async with rt.core.session_factory()() as session:
+                await onboarding.migrate_group(session, item.address, exc.new, clock())
+            target = replace(item, address=exc.new)
+        except RetryLater as exc:
+            result.retry_after += 1
+            throttled += 1
+            if throttled >= limits.retry_after_attempts:
+                return Status.FAILED, f"still rate limited after {throttled} attempts"
+            pacer.pause(exc.seconds)
+            await pacer.turn(target.address)
+        except Rejected as exc:
+            return Status.FAILED, exc.detail
+        except Transient as exc:
+            failures += 1
+            if failures >= limits.network_attempts:
+                return Status.FAILED, f"network: {exc.detail}"
+            result.network_retries += 1
+            await rt.sleep(delay)
+            delay = min(delay * 2, limits.max_backoff)
+
+
+async def _deliver(
+    rt: Runtime,
+    item: Due,
+    result: BatchResult,
+    queue: deque[Due],
+    clock: Callable[[], datetime],
+) -> None:
+    sessions = rt.core.session_factory()
+    now = clock()
+    async with sessions() as session:
+        if now >= item.until:
+            result.skipped += await reminders.record_skipped(session, [item], now)
+            return
+        # Claimed just before its turn: if the process dies, what is still queued is
+        # unclaimed and goes out from the next tick (or from the other process).
+        claimed = await reminders.claim(session, item, now)
+    # The turn is taken even when another process won the claim: processes walking the
+    # same list then share one pace instead of adding theirs up.
+    await rt.pacer(item.address.channel).turn(item.address)
+    if not claimed:
+        result.taken += 1
+        return
+    status, detail = await _attempt(rt, item, result, clock)
+    async with sessions() as session:
+        await reminders.finish(session, item.key, status, clock(), detail)
+        if status is Status.BLOCKED and not item.to_group:
+            queue.extend(await reminders.mark_unreachable(session, item.address, clock()))
+    if status is Status.SENT:
+        result.sent += 1
+    elif status is Status.BLOCKED:
+        result.blocked += 1
+        log.info("reminder %s: %s blocked the bot", item.key, item.address)
+    else:
+        result.failed += 1
+        log.warning("reminder %s to %s failed: %s", item.key, item.address, detail)
+
+
+async def send_batch(
+    core: Core, items: Iterable[Due], *, clock: Callable[[], datetime] | None = None
+) -> BatchResult:
+    """Send messages within each channel's limits, each at most once (claimed in the ledger)."""
+    rt = runtime(core)
+    queue = deque(_spread(items))
+    result = BatchResult(planned=len(queue))
+    now = clock or core.clock
+
+    async def worker() -> None:
+        while queue:
+            if rt.stopping:
+                result.aborted = True  # shutting down: the rest stays unclaimed for next time
+                return
+            await _deliver(rt, queue.popleft(), result, queue, now)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(rt.limits.workers, len(queue))))))
+    return result
+
+
+async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult:
+    async with rt.lock:
+        core = rt.core
+        clock: Callable[[], datetime] = core.clock if now is None else (lambda: now)
+        current = clock()
+        async with core.session_factory()() as session:
+            found = await reminders.plan(session, current, catch_up=catch_up)
+            skipped = await reminders.record_skipped(session, found.expired, current)
+        items = [d for d in found.due if d.address.channel in core.channels.by_name]
+        result = await send_batch(core, items, clock=clock) if items else BatchResult()
+        result.skipped += skipped
+        if items or skipped:
+            log.info(
+                "reminders: %d due, %d sent, %d taken elsewhere, %d failed, %d blocked, "
+                "%d skipped, %d rate-limit waits",
+                result.planned,
+                result.sent,
+                result.taken,
+                result.failed,
+                result.blocked,
+                result.skipped,
+                result.retry_after,
+            )
+        return result
+
+
+async def run_tick(
+    core: Core, now: datetime | None = None, *, catch_up: bool = True
+) -> BatchResult:
+    """One tick at `now` (default: the core's clock), awaited to its end: what tests and the
+    benchmark call instead of waiting for the scheduler."""
+    return await _run(runtime(core), now, catch_up)
+
+
+def tick(core: Core) -> None:
+    """The scheduler's minute: start sending what has fallen due, in the background."""
+    rt = runtime(core)
+    auto = rt.autotick if rt.autotick is not None else core.clock is utc_now
+    if not auto or rt.lock.locked() or rt.stopping:
+        return  # time is driven by hand, or the previous batch is still going out
+    catch_up = rt.last_catch_up is None or rt.monotonic() - rt.last_catch_up >= CATCH_UP_SECONDS
+    if catch_up:
+        rt.last_catch_up = rt.monotonic()
+    rt.start(_run(rt, None, catch_up), name="reminders-batch")
+
+
+def dispatch(core: Core, items: list[Due]) -> None:
+    """Send messages in the background (the chair's /remind), paced like the schedule."""
+    if items:
+        runtime(core).start(send_batch(core, items), name="reminders-nudge")
+
+
+async def settle(core: Core) -> None:
+    """Wait for every batch this core has started (tests; shutdown)."""
+    rt = runtime(core)
+    while rt.tasks:
+        await asyncio.gather(*list(rt.tasks), return_exceptions=True)

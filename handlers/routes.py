@@ -1,0 +1,15 @@
+"""Every command, button and guided step of the bot, registered in one place."""
+
+from __future__ import annotations
+
+from handlers import chair, leaderboard, onboarding, reminders, reporting, review
+from handlers.core import Router
+
+
+def build_router() -> Router:
+    """The full router. Order does not matter: commands and buttons are looked up by name,
+    and a registration twice is an error."""
+    router = Router()
+    for module in (onboarding, reporting, review, leaderboard, chair, reminders):
+        module.register(router)
+    return router
