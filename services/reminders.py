@@ -42,11 +42,11 @@ from models.tables import (
     User,
     YearStatus,
 )
-from services import audit, workdays
+from services import audit, calendar, workdays
 from services.access import Actor, Permission
+from services.calendar import PeriodState
 from services.clusters import current_year
 from services.errors import InvalidInput, NotFound, PermissionDenied
-from services.reporting import PeriodState
 from services.workdays import OFFICE_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,16 @@ class PeriodRef:
     ends_on: date
     deadline: datetime
 
+    def state(self, late_lock_days: int, now: datetime, tz: ZoneInfo) -> PeriodState:
+        """Where the period stands at `now`: the rule reporting applies (services.calendar)."""
+        return calendar.period_state(
+            starts_on=self.starts_on,
+            deadline=self.deadline,
+            late_lock_days=late_lock_days,
+            now=now,
+            tz=tz,
+        )
+
 
 @dataclass(frozen=True)
 class Due:
@@ -302,23 +312,6 @@ def period_ref(period: Period) -> PeriodRef:
         ends_on=period.ends_on,
         deadline=period.deadline,
     )
-
-
-def period_state(
-    period: PeriodRef, late_lock_days: int, now: datetime, tz: ZoneInfo
-) -> PeriodState:
-    """The same rule as reporting uses: not started, open, late (accepted), locked."""
-    if now.astimezone(tz).date() < period.starts_on:
-        return PeriodState.FUTURE
-    if now <= period.deadline:
-        return PeriodState.OPEN
-    if late_lock_days and now > period.deadline + timedelta(days=late_lock_days):
-        return PeriodState.LOCKED
-    return PeriodState.LATE
-
-
-def _lock_at(period: Period, year: ClusterYear) -> datetime | None:
-    return period.deadline + timedelta(days=year.late_lock_days) if year.late_lock_days else None
 
 
 class _Reader:
@@ -592,7 +585,7 @@ async def plan(
             deadline=period_row.deadline,
             starts_on=period_row.starts_on,
             tz=tz,
-            lock_at=_lock_at(period_row, year),
+            lock_at=calendar.lock_at(period_row.deadline, year.late_lock_days),
             hours=hours,
         )
         period = period_ref(period_row)
@@ -790,13 +783,10 @@ async def _year_periods(
 def _current(
     periods: list[PeriodRef], year: ClusterYear, now: datetime, tz: ZoneInfo
 ) -> tuple[PeriodRef, PeriodState]:
-    """The period people report for now (as /report picks it)."""
-    states = [(p, period_state(p, year.late_lock_days, now, tz)) for p in periods]
-    for p, state in states:
-        if state is PeriodState.OPEN:
-            return p, state
-    started = [(p, s) for p, s in states if s is not PeriodState.FUTURE]
-    return started[-1] if started else states[0]
+    """The period people report for now (as /report picks it), with its state."""
+    states = [p.state(year.late_lock_days, now, tz) for p in periods]
+    index = calendar.current_index(states)
+    return periods[index], states[index]
 
 
 @dataclass(frozen=True)
@@ -922,7 +912,7 @@ async def deadlines(
     lines = []
     future = 0
     for period in periods:
-        state = period_state(period, year.late_lock_days, now, tz)
+        state = period.state(year.late_lock_days, now, tz)
         if state is PeriodState.LOCKED:
             continue
         if state is PeriodState.FUTURE:

@@ -7,10 +7,10 @@ report of a criterion in any period of the year is the unit's current standing o
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,17 +31,12 @@ from models.tables import (
 )
 from services import audit, scoring
 from services.access import Actor, Permission, Seat
+from services.calendar import PeriodState as PeriodState  # handlers/ import it from here
+from services.calendar import current_index, period_state
 from services.errors import InvalidInput, NotFound
 from services.values import parse_value
 
 ZERO = Decimal(0)
-
-
-class PeriodState(enum.StrEnum):
-    FUTURE = "future"  # not started: nothing to report yet
-    OPEN = "open"  # started, deadline not passed
-    LATE = "late"  # deadline passed: accepted and marked late
-    LOCKED = "locked"  # past the cluster's lock: refused
 
 
 @dataclass(frozen=True)
@@ -241,47 +236,16 @@ class _Scope:
         self.year = year
         return self
 
-    def period_state(self, period: Period, now: datetime) -> PeriodState:
-        today = now.astimezone(self.tz).date()
-        if today < period.starts_on:
-            return PeriodState.FUTURE
-        if now <= period.deadline:
-            return PeriodState.OPEN
-        lock = self.year.late_lock_days
-        if lock and now > period.deadline + timedelta(days=lock):
-            return PeriodState.LOCKED
-        return PeriodState.LATE
-
-    def view(self, period: Period, now: datetime) -> PeriodView:
-        return PeriodView(
-            id=period.id,
-            code=period.code,
-            starts_on=period.starts_on,
-            ends_on=period.ends_on,
-            deadline=period.deadline,
-            state=self.period_state(period, now),
-        )
-
     async def periods(self, now: datetime) -> list[PeriodView]:
         rows = await self.s.scalars(
-            select(Period)
-            .where(Period.cluster_id == self.cluster.id, Period.year == self.year.year)
-            .order_by(Period.starts_on)
+            select(Period).where(
+                Period.cluster_id == self.cluster.id, Period.year == self.year.year
+            )
         )
-        return [self.view(p, now) for p in rows]
+        return period_views(rows, self.year.late_lock_days, self.tz, now)
 
     async def period(self, code: str | None, now: datetime) -> PeriodView:
-        periods = await self.periods(now)
-        if not periods:
-            raise NotFound("error.no_periods", cluster=self.cluster.code)
-        if code is None:
-            return default_period(periods)
-        for period in periods:
-            if period.code.lower() == code.strip().lower():
-                return period
-        raise NotFound(
-            "error.period_not_found", code=code, periods=", ".join(p.code for p in periods)
-        )
+        return find_period(await self.periods(now), code, self.cluster.code)
 
     async def criteria(self) -> tuple[list[GroupView], list[CriterionView]]:
         rows = list(
@@ -406,14 +370,44 @@ async def latest_reviews(session: AsyncSession, report_ids: list[int]) -> dict[i
     return reviews
 
 
+def period_views(
+    periods: Iterable[Period], late_lock_days: int, tz: ZoneInfo, now: datetime
+) -> list[PeriodView]:
+    """A year's periods in start order, each with its state at `now`."""
+    return [
+        PeriodView(
+            id=p.id,
+            code=p.code,
+            starts_on=p.starts_on,
+            ends_on=p.ends_on,
+            deadline=p.deadline,
+            state=period_state(
+                starts_on=p.starts_on,
+                deadline=p.deadline,
+                late_lock_days=late_lock_days,
+                now=now,
+                tz=tz,
+            ),
+        )
+        for p in sorted(periods, key=lambda p: p.starts_on)
+    ]
+
+
 def default_period(periods: list[PeriodView]) -> PeriodView:
-    """The period people are reporting for now: the earliest started one whose deadline has
-    not passed (early April is still Q1); else the latest started one; else the first."""
+    """The period people are reporting for now (see calendar.current_index)."""
+    return periods[current_index([p.state for p in periods])]
+
+
+def find_period(periods: list[PeriodView], code: str | None, cluster_code: str) -> PeriodView:
+    """The period named by code (case-insensitive), else the one being reported now."""
+    if not periods:
+        raise NotFound("error.no_periods", cluster=cluster_code)
+    if code is None:
+        return default_period(periods)
     for period in periods:
-        if period.state is PeriodState.OPEN:
+        if period.code.lower() == code.strip().lower():
             return period
-    started = [p for p in periods if p.state is not PeriodState.FUTURE]
-    return started[-1] if started else periods[0]
+    raise NotFound("error.period_not_found", code=code, periods=", ".join(p.code for p in periods))
 
 
 async def periods(session: AsyncSession, actor: Actor, now: datetime) -> list[PeriodView]:

@@ -16,9 +16,9 @@ from models.db import session_factory
 from models.tables import AuditEntry, ReminderLog, User
 from services import onboarding, reminders
 from services.access import Actor
+from services.calendar import PeriodState
 from services.errors import InvalidInput, PermissionDenied
 from services.reminders import Due, Kind, Status
-from services.reporting import PeriodState
 from tests.factories import officer, report_everything, seed_examples
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

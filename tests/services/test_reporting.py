@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.tables import AuditEntry, ClusterYear, EvidenceFile, Report
 from services import reporting
 from services.access import Actor, resolve_actor
+from services.calendar import PeriodState
 from services.errors import DomainError
-from services.reporting import EvidenceIn, PeriodState
+from services.reporting import EvidenceIn
 from tests.conftest import NOW
 from tests.factories import officer, seed_examples
 
