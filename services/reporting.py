@@ -25,11 +25,10 @@ from models.tables import (
     EvidenceFile,
     Period,
     Report,
-    Review,
     UnitTarget,
     YearStatus,
 )
-from services import audit, scoring
+from services import audit, scoring, standings
 from services.access import Actor, Permission, Seat
 from services.calendar import PeriodState as PeriodState  # handlers/ import it from here
 from services.calendar import current_index, period_state
@@ -136,16 +135,9 @@ class Sheet:
         ]
 
     def total(self, verified: bool) -> Decimal:
-        rules = [line.criterion.rule() for line in self.lines]
-        scores = {}
-        for line in self.lines:
-            if line.latest is None:
-                continue
-            score = line.latest.verified if verified else line.latest.proposed
-            if verified and score is None:
-                continue
-            scores[line.criterion.code] = score or ZERO
-        return scoring.total(rules, scores)
+        # The boards' scoring of a unit, so /tiendo and the leaderboard always agree.
+        t = standings.totals((line.criterion.rule(), line.latest) for line in self.lines)
+        return t.verified if verified else t.proposed
 
     @property
     def base_max(self) -> Decimal:
@@ -313,23 +305,10 @@ class _Scope:
 
     async def latest(self, period_id: int | None) -> dict[int, Latest]:
         """The newest version per criterion, in one period or across the year."""
-        query = (
-            select(Report, Period.code)
-            .join(Period, Period.id == Report.period_id)
-            .where(
-                Report.unit_id == self.seat.unit_id,
-                Period.cluster_id == self.cluster.id,
-                Period.year == self.year.year,
-            )
-            .order_by(Period.starts_on, Report.version)
+        entries = await standings.newest_entries(
+            self.s, [self.cluster.id], self.year.year, period_id, unit_id=self.seat.unit_id
         )
-        if period_id is not None:
-            query = query.where(Report.period_id == period_id)
-        newest: dict[int, tuple[Report, str]] = {}
-        for report, period_code in (await self.s.execute(query)).all():
-            newest[report.criterion_id] = (report, period_code)  # later rows win
-        ids = [r.id for r, _ in newest.values()]
-        reviews = await latest_reviews(self.s, ids)
+        ids = [entry.report_id for _, entry in entries]
         evidence = dict(
             (
                 await self.s.execute(
@@ -340,34 +319,22 @@ class _Scope:
             ).all()
         )
         out = {}
-        for criterion_id, (report, period_code) in newest.items():
-            last_review = reviews.get(report.id)
-            out[criterion_id] = Latest(
-                report_id=report.id,
-                period_code=period_code,
-                version=report.version,
-                value=report.value,
-                proposed=report.proposed_score,
-                late=report.late,
-                note=report.note,
-                reported_at=report.reported_at,
-                verified=last_review.verified_score if last_review else None,
-                review_reason=last_review.reason if last_review else None,
-                evidence=int(evidence.get(report.id, 0)),
+        for _, entry in entries:
+            assert entry.reported_at is not None  # loaded with detail
+            out[entry.criterion_id] = Latest(
+                report_id=entry.report_id,
+                period_code=entry.period_code,
+                version=entry.version,
+                value=entry.value,
+                proposed=entry.proposed,
+                late=entry.late,
+                note=entry.note,
+                reported_at=entry.reported_at,
+                verified=entry.verified,
+                review_reason=entry.reason,
+                evidence=int(evidence.get(entry.report_id, 0)),
             )
         return out
-
-
-async def latest_reviews(session: AsyncSession, report_ids: list[int]) -> dict[int, Review]:
-    """The newest review of each report (reviews are append-only; the last one stands)."""
-    reviews: dict[int, Review] = {}
-    for review in await session.scalars(
-        select(Review)
-        .where(Review.report_id.in_(report_ids))
-        .order_by(Review.reviewed_at, Review.id)
-    ):
-        reviews[review.report_id] = review
-    return reviews
 
 
 def period_views(
@@ -593,7 +560,17 @@ async def history(
         .order_by(EvidenceFile.id)
     ):
         files[report_id].append(name)
-    reviews = await latest_reviews(session, ids)
+    reviews = {
+        row.report_id: row
+        for row in await session.execute(
+            standings.newest_reviews_query(
+                [scope.cluster.id],
+                scope.year.year,
+                unit_id=scope.seat.unit_id,
+                criterion_id=criterion.id,
+            )
+        )
+    }
     return criterion, [
         VersionView(
             version=report.version,
