@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
@@ -45,6 +44,7 @@ from models.tables import (
 from services import audit, calendar, workdays
 from services.access import Actor, Permission
 from services.calendar import PeriodState
+from services.cluster_file import WEEKDAYS, LeaderboardRule, ReminderRule, year_settings
 from services.clusters import current_year
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.workdays import OFFICE_HOURS, WorkingHours
@@ -80,45 +80,38 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ReminderRules:
-    """`[years.reminders]` of the cluster file."""
+    """`[years.reminders]` of the cluster file (defaults: cluster_file.ReminderRule), typed
+    for the scheduler."""
 
-    before_days: tuple[int, ...] = (1, 3, 7)  # ascending
-    at: time = time(8, 0)
-    overdue_days: int = 3
-    escalate_after_days: int = 1
+    before_days: tuple[int, ...]  # ascending, each once
+    at: time
+    overdue_days: int
+    escalate_after_days: int
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> ReminderRules:
-        raw = settings.get("reminders") or {}
-        default = cls()
+    def of(cls, rule: ReminderRule) -> ReminderRules:
         return cls(
-            before_days=tuple(
-                sorted({int(d) for d in raw.get("before_days", default.before_days)})
-            ),
-            at=time.fromisoformat(str(raw.get("at", "08:00"))),
-            overdue_days=int(raw.get("overdue_days", default.overdue_days)),
-            escalate_after_days=int(raw.get("escalate_after_days", default.escalate_after_days)),
+            before_days=tuple(sorted(set(rule.before_days))),
+            at=time.fromisoformat(rule.at),
+            overdue_days=rule.overdue_days,
+            escalate_after_days=rule.escalate_after_days,
         )
-
-
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
 class BoardRule:
-    """`[years.leaderboard]` of the cluster file."""
+    """`[years.leaderboard]` of the cluster file (defaults: cluster_file.LeaderboardRule)."""
 
-    enabled: bool = True
-    weekday: int = 0  # Monday
-    at: time = time(8, 0)
+    enabled: bool
+    weekday: int  # 0 = Monday
+    at: time
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> BoardRule:
-        raw = settings.get("leaderboard") or {}
+    def of(cls, rule: LeaderboardRule) -> BoardRule:
         return cls(
-            enabled=bool(raw.get("enabled", True)),
-            weekday=_WEEKDAYS.index(str(raw.get("weekday", "monday")).lower()),
-            at=time.fromisoformat(str(raw.get("at", "08:00"))),
+            enabled=rule.enabled,
+            weekday=WEEKDAYS.index(rule.weekday),
+            at=time.fromisoformat(rule.at),
         )
 
 
@@ -579,7 +572,7 @@ async def plan(
     for period_row, year in rows:
         cluster = clusters[period_row.cluster_id]
         tz = ZoneInfo(cluster.timezone)
-        rules = ReminderRules.from_settings(year.settings)
+        rules = ReminderRules.of(year_settings(year).reminders)
         slots = period_slots(
             rules,
             deadline=period_row.deadline,
@@ -605,7 +598,9 @@ async def plan(
             continue
         tz = ZoneInfo(cluster.timezone)
         today = now.astimezone(tz).date()
-        for slot in board_slots(BoardRule.from_settings(year_row.settings), today, tz, hours):
+        for slot in board_slots(
+            BoardRule.of(year_settings(year_row).leaderboard), today, tz, hours
+        ):
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
@@ -906,7 +901,7 @@ async def deadlines(
     actor.require(Permission.VIEW_PROGRESS, cluster.id)
     tz = ZoneInfo(cluster.timezone)
     year, periods = await _year_periods(session, cluster)
-    rules = ReminderRules.from_settings(year.settings)
+    rules = ReminderRules.of(year_settings(year).reminders)
     seat = actor.seat if actor.seat and actor.seat.cluster_id == cluster.id else None
     reader = _Reader(session)
     lines = []

@@ -1,10 +1,11 @@
 """Where every unit of a cluster stands for a year, computed for all units at once.
 
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
-any period of the year (the latest period, then the highest version), as in
-services/reporting. Here it is one set-based query for every unit of one or many clusters,
-and one more for the newest review of each of those versions: never a query per unit or
-per criterion, so a nationwide database (1,000 clusters) answers as fast as one cluster.
+any period of the year (the latest period, then the highest version). It is one set-based
+query for every unit of one or many clusters, and one more for the newest review of each of
+those versions: never a query per unit or per criterion, so a nationwide database (1,000
+clusters) answers as fast as one cluster. A unit's own /tiendo sheet (services/reporting)
+runs the same two queries scoped to that unit, and is scored by the same `totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -38,6 +39,7 @@ from models.tables import (
     YearStatus,
 )
 from services import scoring
+from services.cluster_file import RatingRule, year_settings
 
 ZERO = Decimal("0.00")
 EXTRA_KINDS = frozenset({CriterionKind.BONUS, CriterionKind.PENALTY})
@@ -126,11 +128,11 @@ class YearData:
         return self.entries.get((unit_id, criterion_id))
 
     def levels(self) -> list[scoring.RatingLevel]:
-        return rating_levels(self.year.settings)
+        return rating_levels(year_settings(self.year).rating)
 
     @property
     def tie_rule(self) -> str:
-        return str((self.year.settings.get("rating") or {}).get("tie_rule", "shared"))
+        return year_settings(self.year).rating.tie_rule
 
 
 @dataclass(frozen=True)
@@ -192,26 +194,13 @@ class Board:
         }
 
 
-def rating_levels(settings: dict[str, Any]) -> list[scoring.RatingLevel]:
-    """The cluster year's rating thresholds (stored as JSON by the cluster import)."""
-    rating = settings.get("rating") or {}
-    levels = rating.get("levels")
-    if levels is None:
-        # Same defaults as the cluster file (DOMAIN.md's 2025 draft).
-        levels = [
-            {"code": "excellent", "min_total": 90, "min_share": "0.85"},
-            {"code": "good", "min_total": 80, "min_share": "0.8"},
-            {"code": "completed", "min_total": 70, "min_share": "0.7"},
-        ]
+def rating_levels(rule: RatingRule) -> list[scoring.RatingLevel]:
+    """The cluster year's rating thresholds, for scoring.rate."""
     return [
-        scoring.RatingLevel(
-            code=str(level["code"]),
-            min_total=Decimal(str(level["min_total"])),
-            min_share=Decimal(str(level.get("min_share", 0))),
-        )
-        for level in levels
+        scoring.RatingLevel(code=level.code, min_total=level.min_total, min_share=level.min_share)
+        for level in rule.levels
         # "not_completed" is what remains below the last level; as a level it adds nothing.
-        if level["code"] != scoring.NOT_COMPLETED
+        if level.code != scoring.NOT_COMPLETED
     ]
 
 
