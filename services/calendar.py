@@ -1,7 +1,10 @@
-"""Reporting periods and deadlines, computed from a cluster year's rules."""
+"""Reporting periods and deadlines, computed from a cluster year's rules, and where a period
+stands at a given moment: the one place that decides open, late, locked and "current"."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +19,13 @@ _MONTHS_PER_PERIOD = {
 }
 # Codes officers can type: T01…T12 (tháng), Q1…Q4 (quý), H1/H2 (half), N (năm).
 _PREFIX = {Cadence.MONTHLY: "T", Cadence.QUARTERLY: "Q", Cadence.HALF_YEARLY: "H"}
+
+
+class PeriodState(enum.StrEnum):
+    FUTURE = "future"  # not started: nothing to report yet
+    OPEN = "open"  # started, deadline not passed
+    LATE = "late"  # deadline passed: accepted and marked late
+    LOCKED = "locked"  # past the cluster's lock: refused
 
 
 @dataclass(frozen=True)
@@ -60,3 +70,34 @@ def plan_periods(
             )
         )
     return plans
+
+
+def lock_at(deadline: datetime, late_lock_days: int) -> datetime | None:
+    """When late reports stop being accepted; None when the year never locks (0 days)."""
+    return deadline + timedelta(days=late_lock_days) if late_lock_days else None
+
+
+def period_state(
+    *, starts_on: date, deadline: datetime, late_lock_days: int, now: datetime, tz: ZoneInfo
+) -> PeriodState:
+    """Not started, open, late (accepted, marked late) or locked (refused) at `now`."""
+    # A period starts on a local calendar day; its deadline is an instant.
+    if now.astimezone(tz).date() < starts_on:
+        return PeriodState.FUTURE
+    if now <= deadline:
+        return PeriodState.OPEN
+    lock = lock_at(deadline, late_lock_days)
+    if lock is not None and now > lock:
+        return PeriodState.LOCKED
+    return PeriodState.LATE
+
+
+def current_index(states: Sequence[PeriodState]) -> int:
+    """Which of a year's periods (in start order) people are reporting for now: the earliest
+    open one (early April is still Q1 until its deadline); else the latest started one; else
+    the first. `states` must not be empty."""
+    for index, state in enumerate(states):
+        if state is PeriodState.OPEN:
+            return index
+    started = [index for index, state in enumerate(states) if state is not PeriodState.FUTURE]
+    return started[-1] if started else 0

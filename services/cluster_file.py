@@ -6,6 +6,8 @@ The format is documented in docs/cluster-file.md.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import tomllib
 from datetime import date, time
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.tables import Cadence, ClusterKind, CriterionKind
+from models.tables import Cadence, ClusterKind, ClusterYear, CriterionKind
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Criterion codes are what officers type in `/report 1.2 …`: digits (or letters) and dots.
@@ -145,6 +147,28 @@ class RatingRule(_Spec):
         return self
 
 
+class YearSettings(_Spec):
+    """What a cluster year keeps in `ClusterYear.settings`: the file's reminder, leaderboard
+    and rating sections. The import writes it and every reader validates it back with these
+    same models, so a default lives here only."""
+
+    reminders: ReminderRule = Field(default_factory=ReminderRule)
+    leaderboard: LeaderboardRule = Field(default_factory=LeaderboardRule)
+    rating: RatingRule = Field(default_factory=RatingRule)
+
+
+def year_settings(year: ClusterYear) -> YearSettings:
+    """A cluster year's settings, validated (and cached by content: rows may be edited)."""
+    return _settings(json.dumps(year.settings, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=512)
+def _settings(canonical: str) -> YearSettings:
+    # Keyed by the JSON text, not the row: a planning run over 1,000 clusters validates each
+    # distinct settings once, and a changed row is never served its old settings.
+    return YearSettings.model_validate(json.loads(canonical))
+
+
 LEAF_KINDS = {k for k in CriterionKind if k is not CriterionKind.GROUP}
 
 
@@ -236,6 +260,12 @@ class YearSpec(_Spec):
                     raise ValueError(f"{where}: {parent!r} is not a group")
             seen[criterion.code] = criterion
         return self
+
+    def settings(self) -> YearSettings:
+        """The sections kept as the cluster year's `settings`."""
+        return YearSettings(
+            reminders=self.reminders, leaderboard=self.leaderboard, rating=self.rating
+        )
 
     def leaves(self) -> list[CriterionSpec]:
         return [c for c in self.criteria if c.kind is not CriterionKind.GROUP]

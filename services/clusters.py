@@ -135,11 +135,8 @@ class _Importer:
                 unit.successor_id = successor_id  # part of its creation, not an update
 
     async def _year(self, cluster: Cluster, y: YearSpec) -> None:
-        settings = {
-            "reminders": y.reminders.model_dump(mode="json"),
-            "leaderboard": y.leaderboard.model_dump(mode="json"),
-            "rating": y.rating.model_dump(mode="json"),
-        }
+        # Read back by cluster_file.year_settings with the same models.
+        settings = y.settings().model_dump(mode="json")
         values: dict[str, Any] = {
             "cadence": y.periods.cadence,
             "deadline_day": y.periods.deadline_day,

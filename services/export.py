@@ -28,6 +28,7 @@ from models.tables import Cluster, CriterionKind, EvidenceFile, Explanation
 from services.access import Actor, Permission
 from services.errors import InvalidInput
 from services.leaderboard import cluster_named_first, working_year
+from services.reporting import find_period
 from services.standings import (
     Board,
     Group,
@@ -38,7 +39,7 @@ from services.standings import (
     load_years,
     unit_targets,
 )
-from services.summary import find_period, year_periods
+from services.summary import year_periods
 
 MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SCORE_FORMAT = "#,##0.00"

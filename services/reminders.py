@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
@@ -43,13 +42,14 @@ from models.tables import (
     User,
     YearStatus,
 )
-from services import audit, workdays
+from services import audit, calendar, workdays
 from services.access import Actor, Permission
 from services.addresses import Address
+from services.calendar import PeriodState
+from services.cluster_file import WEEKDAYS, LeaderboardRule, ReminderRule, year_settings
 from services.clusters import current_year
 from services.contacts import Contact, officer_contacts
 from services.errors import InvalidInput, NotFound, PermissionDenied
-from services.reporting import PeriodState
 from services.workdays import OFFICE_HOURS, WorkingHours
 
 log = logging.getLogger(__name__)
@@ -83,45 +83,38 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ReminderRules:
-    """`[years.reminders]` of the cluster file."""
+    """`[years.reminders]` of the cluster file (defaults: cluster_file.ReminderRule), typed
+    for the scheduler."""
 
-    before_days: tuple[int, ...] = (1, 3, 7)  # ascending
-    at: time = time(8, 0)
-    overdue_days: int = 3
-    escalate_after_days: int = 1
+    before_days: tuple[int, ...]  # ascending, each once
+    at: time
+    overdue_days: int
+    escalate_after_days: int
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> ReminderRules:
-        raw = settings.get("reminders") or {}
-        default = cls()
+    def of(cls, rule: ReminderRule) -> ReminderRules:
         return cls(
-            before_days=tuple(
-                sorted({int(d) for d in raw.get("before_days", default.before_days)})
-            ),
-            at=time.fromisoformat(str(raw.get("at", "08:00"))),
-            overdue_days=int(raw.get("overdue_days", default.overdue_days)),
-            escalate_after_days=int(raw.get("escalate_after_days", default.escalate_after_days)),
+            before_days=tuple(sorted(set(rule.before_days))),
+            at=time.fromisoformat(rule.at),
+            overdue_days=rule.overdue_days,
+            escalate_after_days=rule.escalate_after_days,
         )
-
-
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
 class BoardRule:
-    """`[years.leaderboard]` of the cluster file."""
+    """`[years.leaderboard]` of the cluster file (defaults: cluster_file.LeaderboardRule)."""
 
-    enabled: bool = True
-    weekday: int = 0  # Monday
-    at: time = time(8, 0)
+    enabled: bool
+    weekday: int  # 0 = Monday
+    at: time
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> BoardRule:
-        raw = settings.get("leaderboard") or {}
+    def of(cls, rule: LeaderboardRule) -> BoardRule:
         return cls(
-            enabled=bool(raw.get("enabled", True)),
-            weekday=_WEEKDAYS.index(str(raw.get("weekday", "monday")).lower()),
-            at=time.fromisoformat(str(raw.get("at", "08:00"))),
+            enabled=rule.enabled,
+            weekday=WEEKDAYS.index(rule.weekday),
+            at=time.fromisoformat(rule.at),
         )
 
 
@@ -238,6 +231,16 @@ class PeriodRef:
     ends_on: date
     deadline: datetime
 
+    def state(self, late_lock_days: int, now: datetime, tz: ZoneInfo) -> PeriodState:
+        """Where the period stands at `now`: the rule reporting applies (services.calendar)."""
+        return calendar.period_state(
+            starts_on=self.starts_on,
+            deadline=self.deadline,
+            late_lock_days=late_lock_days,
+            now=now,
+            tz=tz,
+        )
+
 
 @dataclass(frozen=True)
 class Due:
@@ -296,23 +299,6 @@ def period_ref(period: Period) -> PeriodRef:
         ends_on=period.ends_on,
         deadline=period.deadline,
     )
-
-
-def period_state(
-    period: PeriodRef, late_lock_days: int, now: datetime, tz: ZoneInfo
-) -> PeriodState:
-    """The same rule as reporting uses: not started, open, late (accepted), locked."""
-    if now.astimezone(tz).date() < period.starts_on:
-        return PeriodState.FUTURE
-    if now <= period.deadline:
-        return PeriodState.OPEN
-    if late_lock_days and now > period.deadline + timedelta(days=late_lock_days):
-        return PeriodState.LOCKED
-    return PeriodState.LATE
-
-
-def _lock_at(period: Period, year: ClusterYear) -> datetime | None:
-    return period.deadline + timedelta(days=year.late_lock_days) if year.late_lock_days else None
 
 
 class _Reader:
@@ -568,13 +554,13 @@ async def plan(
     for period_row, year in rows:
         cluster = clusters[period_row.cluster_id]
         tz = ZoneInfo(cluster.timezone)
-        rules = ReminderRules.from_settings(year.settings)
+        rules = ReminderRules.of(year_settings(year).reminders)
         slots = period_slots(
             rules,
             deadline=period_row.deadline,
             starts_on=period_row.starts_on,
             tz=tz,
-            lock_at=_lock_at(period_row, year),
+            lock_at=calendar.lock_at(period_row.deadline, year.late_lock_days),
             hours=hours,
         )
         period = period_ref(period_row)
@@ -594,7 +580,9 @@ async def plan(
             continue
         tz = ZoneInfo(cluster.timezone)
         today = now.astimezone(tz).date()
-        for slot in board_slots(BoardRule.from_settings(year_row.settings), today, tz, hours):
+        for slot in board_slots(
+            BoardRule.of(year_settings(year_row).leaderboard), today, tz, hours
+        ):
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
@@ -784,13 +772,10 @@ async def _year_periods(
 def _current(
     periods: list[PeriodRef], year: ClusterYear, now: datetime, tz: ZoneInfo
 ) -> tuple[PeriodRef, PeriodState]:
-    """The period people report for now (as /report picks it)."""
-    states = [(p, period_state(p, year.late_lock_days, now, tz)) for p in periods]
-    for p, state in states:
-        if state is PeriodState.OPEN:
-            return p, state
-    started = [(p, s) for p, s in states if s is not PeriodState.FUTURE]
-    return started[-1] if started else states[0]
+    """The period people report for now (as /report picks it), with its state."""
+    states = [p.state(year.late_lock_days, now, tz) for p in periods]
+    index = calendar.current_index(states)
+    return periods[index], states[index]
 
 
 @dataclass(frozen=True)
@@ -910,13 +895,13 @@ async def deadlines(
     actor.require(Permission.VIEW_PROGRESS, cluster.id)
     tz = ZoneInfo(cluster.timezone)
     year, periods = await _year_periods(session, cluster)
-    rules = ReminderRules.from_settings(year.settings)
+    rules = ReminderRules.of(year_settings(year).reminders)
     seat = actor.seat if actor.seat and actor.seat.cluster_id == cluster.id else None
     reader = _Reader(session)
     lines = []
     future = 0
     for period in periods:
-        state = period_state(period, year.late_lock_days, now, tz)
+        state = period.state(year.late_lock_days, now, tz)
         if state is PeriodState.LOCKED:
             continue
         if state is PeriodState.FUTURE:

@@ -7,10 +7,10 @@ report of a criterion in any period of the year is the unit's current standing o
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,23 +25,17 @@ from models.tables import (
     EvidenceFile,
     Period,
     Report,
-    Review,
     UnitTarget,
     YearStatus,
 )
-from services import audit, scoring
+from services import audit, scoring, standings
 from services.access import Actor, Permission, Seat
+from services.calendar import PeriodState as PeriodState  # handlers/ import it from here
+from services.calendar import current_index, period_state
 from services.errors import InvalidInput, NotFound
 from services.values import parse_value
 
 ZERO = Decimal(0)
-
-
-class PeriodState(enum.StrEnum):
-    FUTURE = "future"  # not started: nothing to report yet
-    OPEN = "open"  # started, deadline not passed
-    LATE = "late"  # deadline passed: accepted and marked late
-    LOCKED = "locked"  # past the cluster's lock: refused
 
 
 @dataclass(frozen=True)
@@ -141,16 +135,9 @@ class Sheet:
         ]
 
     def total(self, verified: bool) -> Decimal:
-        rules = [line.criterion.rule() for line in self.lines]
-        scores = {}
-        for line in self.lines:
-            if line.latest is None:
-                continue
-            score = line.latest.verified if verified else line.latest.proposed
-            if verified and score is None:
-                continue
-            scores[line.criterion.code] = score or ZERO
-        return scoring.total(rules, scores)
+        # The boards' scoring of a unit, so /tiendo and the leaderboard always agree.
+        t = standings.totals((line.criterion.rule(), line.latest) for line in self.lines)
+        return t.verified if verified else t.proposed
 
     @property
     def base_max(self) -> Decimal:
@@ -241,47 +228,16 @@ class _Scope:
         self.year = year
         return self
 
-    def period_state(self, period: Period, now: datetime) -> PeriodState:
-        today = now.astimezone(self.tz).date()
-        if today < period.starts_on:
-            return PeriodState.FUTURE
-        if now <= period.deadline:
-            return PeriodState.OPEN
-        lock = self.year.late_lock_days
-        if lock and now > period.deadline + timedelta(days=lock):
-            return PeriodState.LOCKED
-        return PeriodState.LATE
-
-    def view(self, period: Period, now: datetime) -> PeriodView:
-        return PeriodView(
-            id=period.id,
-            code=period.code,
-            starts_on=period.starts_on,
-            ends_on=period.ends_on,
-            deadline=period.deadline,
-            state=self.period_state(period, now),
-        )
-
     async def periods(self, now: datetime) -> list[PeriodView]:
         rows = await self.s.scalars(
-            select(Period)
-            .where(Period.cluster_id == self.cluster.id, Period.year == self.year.year)
-            .order_by(Period.starts_on)
+            select(Period).where(
+                Period.cluster_id == self.cluster.id, Period.year == self.year.year
+            )
         )
-        return [self.view(p, now) for p in rows]
+        return period_views(rows, self.year.late_lock_days, self.tz, now)
 
     async def period(self, code: str | None, now: datetime) -> PeriodView:
-        periods = await self.periods(now)
-        if not periods:
-            raise NotFound("error.no_periods", cluster=self.cluster.code)
-        if code is None:
-            return default_period(periods)
-        for period in periods:
-            if period.code.lower() == code.strip().lower():
-                return period
-        raise NotFound(
-            "error.period_not_found", code=code, periods=", ".join(p.code for p in periods)
-        )
+        return find_period(await self.periods(now), code, self.cluster.code)
 
     async def criteria(self) -> tuple[list[GroupView], list[CriterionView]]:
         rows = list(
@@ -349,23 +305,10 @@ class _Scope:
 
     async def latest(self, period_id: int | None) -> dict[int, Latest]:
         """The newest version per criterion, in one period or across the year."""
-        query = (
-            select(Report, Period.code)
-            .join(Period, Period.id == Report.period_id)
-            .where(
-                Report.unit_id == self.seat.unit_id,
-                Period.cluster_id == self.cluster.id,
-                Period.year == self.year.year,
-            )
-            .order_by(Period.starts_on, Report.version)
+        entries = await standings.newest_entries(
+            self.s, [self.cluster.id], self.year.year, period_id, unit_id=self.seat.unit_id
         )
-        if period_id is not None:
-            query = query.where(Report.period_id == period_id)
-        newest: dict[int, tuple[Report, str]] = {}
-        for report, period_code in (await self.s.execute(query)).all():
-            newest[report.criterion_id] = (report, period_code)  # later rows win
-        ids = [r.id for r, _ in newest.values()]
-        reviews = await latest_reviews(self.s, ids)
+        ids = [entry.report_id for _, entry in entries]
         evidence = dict(
             (
                 await self.s.execute(
@@ -376,44 +319,62 @@ class _Scope:
             ).all()
         )
         out = {}
-        for criterion_id, (report, period_code) in newest.items():
-            last_review = reviews.get(report.id)
-            out[criterion_id] = Latest(
-                report_id=report.id,
-                period_code=period_code,
-                version=report.version,
-                value=report.value,
-                proposed=report.proposed_score,
-                late=report.late,
-                note=report.note,
-                reported_at=report.reported_at,
-                verified=last_review.verified_score if last_review else None,
-                review_reason=last_review.reason if last_review else None,
-                evidence=int(evidence.get(report.id, 0)),
+        for _, entry in entries:
+            assert entry.reported_at is not None  # loaded with detail
+            out[entry.criterion_id] = Latest(
+                report_id=entry.report_id,
+                period_code=entry.period_code,
+                version=entry.version,
+                value=entry.value,
+                proposed=entry.proposed,
+                late=entry.late,
+                note=entry.note,
+                reported_at=entry.reported_at,
+                verified=entry.verified,
+                review_reason=entry.reason,
+                evidence=int(evidence.get(entry.report_id, 0)),
             )
         return out
 
 
-async def latest_reviews(session: AsyncSession, report_ids: list[int]) -> dict[int, Review]:
-    """The newest review of each report (reviews are append-only; the last one stands)."""
-    reviews: dict[int, Review] = {}
-    for review in await session.scalars(
-        select(Review)
-        .where(Review.report_id.in_(report_ids))
-        .order_by(Review.reviewed_at, Review.id)
-    ):
-        reviews[review.report_id] = review
-    return reviews
+def period_views(
+    periods: Iterable[Period], late_lock_days: int, tz: ZoneInfo, now: datetime
+) -> list[PeriodView]:
+    """A year's periods in start order, each with its state at `now`."""
+    return [
+        PeriodView(
+            id=p.id,
+            code=p.code,
+            starts_on=p.starts_on,
+            ends_on=p.ends_on,
+            deadline=p.deadline,
+            state=period_state(
+                starts_on=p.starts_on,
+                deadline=p.deadline,
+                late_lock_days=late_lock_days,
+                now=now,
+                tz=tz,
+            ),
+        )
+        for p in sorted(periods, key=lambda p: p.starts_on)
+    ]
 
 
 def default_period(periods: list[PeriodView]) -> PeriodView:
-    """The period people are reporting for now: the earliest started one whose deadline has
-    not passed (early April is still Q1); else the latest started one; else the first."""
+    """The period people are reporting for now (see calendar.current_index)."""
+    return periods[current_index([p.state for p in periods])]
+
+
+def find_period(periods: list[PeriodView], code: str | None, cluster_code: str) -> PeriodView:
+    """The period named by code (case-insensitive), else the one being reported now."""
+    if not periods:
+        raise NotFound("error.no_periods", cluster=cluster_code)
+    if code is None:
+        return default_period(periods)
     for period in periods:
-        if period.state is PeriodState.OPEN:
+        if period.code.lower() == code.strip().lower():
             return period
-    started = [p for p in periods if p.state is not PeriodState.FUTURE]
-    return started[-1] if started else periods[0]
+    raise NotFound("error.period_not_found", code=code, periods=", ".join(p.code for p in periods))
 
 
 async def periods(session: AsyncSession, actor: Actor, now: datetime) -> list[PeriodView]:
@@ -599,7 +560,17 @@ async def history(
         .order_by(EvidenceFile.id)
     ):
         files[report_id].append(name)
-    reviews = await latest_reviews(session, ids)
+    reviews = {
+        row.report_id: row
+        for row in await session.execute(
+            standings.newest_reviews_query(
+                [scope.cluster.id],
+                scope.year.year,
+                unit_id=scope.seat.unit_id,
+                criterion_id=criterion.id,
+            )
+        )
+    }
     return criterion, [
         VersionView(
             version=report.version,

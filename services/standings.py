@@ -1,10 +1,11 @@
 """Where every unit of a cluster stands for a year, computed for all units at once.
 
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
-any period of the year (the latest period, then the highest version), as in
-services/reporting. Here it is one set-based query for every unit of one or many clusters,
-and one more for the newest review of each of those versions: never a query per unit or
-per criterion, so a nationwide database (1,000 clusters) answers as fast as one cluster.
+any period of the year (the latest period, then the highest version). It is one set-based
+query for every unit of one or many clusters, and one more for the newest review of each of
+those versions: never a query per unit or per criterion, so a nationwide database (1,000
+clusters) answers as fast as one cluster. A unit's own /tiendo sheet (services/reporting)
+runs the same two queries scoped to that unit, and is scored by the same `totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -13,11 +14,11 @@ report after the chair reviewed it needs a new review (the old one stays in hist
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,7 @@ from models.tables import (
     YearStatus,
 )
 from services import scoring
+from services.cluster_file import RatingRule, year_settings
 
 ZERO = Decimal("0.00")
 EXTRA_KINDS = frozenset({CriterionKind.BONUS, CriterionKind.PENALTY})
@@ -126,11 +128,11 @@ class YearData:
         return self.entries.get((unit_id, criterion_id))
 
     def levels(self) -> list[scoring.RatingLevel]:
-        return rating_levels(self.year.settings)
+        return rating_levels(year_settings(self.year).rating)
 
     @property
     def tie_rule(self) -> str:
-        return str((self.year.settings.get("rating") or {}).get("tie_rule", "shared"))
+        return year_settings(self.year).rating.tie_rule
 
 
 @dataclass(frozen=True)
@@ -192,34 +194,33 @@ class Board:
         }
 
 
-def rating_levels(settings: dict[str, Any]) -> list[scoring.RatingLevel]:
-    """The cluster year's rating thresholds (stored as JSON by the cluster import)."""
-    rating = settings.get("rating") or {}
-    levels = rating.get("levels")
-    if levels is None:
-        # Same defaults as the cluster file (DOMAIN.md's 2025 draft).
-        levels = [
-            {"code": "excellent", "min_total": 90, "min_share": "0.85"},
-            {"code": "good", "min_total": 80, "min_share": "0.8"},
-            {"code": "completed", "min_total": 70, "min_share": "0.7"},
-        ]
+def rating_levels(rule: RatingRule) -> list[scoring.RatingLevel]:
+    """The cluster year's rating thresholds, for scoring.rate."""
     return [
-        scoring.RatingLevel(
-            code=str(level["code"]),
-            min_total=Decimal(str(level["min_total"])),
-            min_share=Decimal(str(level.get("min_share", 0))),
-        )
-        for level in levels
+        scoring.RatingLevel(code=level.code, min_total=level.min_total, min_share=level.min_share)
+        for level in rule.levels
         # "not_completed" is what remains below the last level; as a level it adds nothing.
-        if level["code"] != scoring.NOT_COMPLETED
+        if level.code != scoring.NOT_COMPLETED
     ]
 
 
-def _scope(query: Select[Any], cluster_ids: Sequence[int] | None, period_id: int | None) -> Any:
+def _scope(
+    query: Select[Any],
+    cluster_ids: Sequence[int] | None,
+    period_id: int | None,
+    unit_id: int | None = None,
+    criterion_id: int | None = None,
+) -> Any:
     if cluster_ids is not None:
         query = query.where(Period.cluster_id.in_(cluster_ids))
     if period_id is not None:
         query = query.where(Report.period_id == period_id)
+    # Inside the window, not around it: the partitions are per unit and criterion, so a
+    # narrower scope changes no rank and lets one unit's sheet read only its own rows.
+    if unit_id is not None:
+        query = query.where(Report.unit_id == unit_id)
+    if criterion_id is not None:
+        query = query.where(Report.criterion_id == criterion_id)
     return query
 
 
@@ -229,6 +230,7 @@ def newest_reports_query(
     period_id: int | None = None,
     *,
     detail: bool = True,
+    unit_id: int | None = None,
 ) -> Select[Any]:
     """Each unit's newest report version per criterion (rank 1 of a window), set-based."""
     rn = (
@@ -253,7 +255,8 @@ def newest_reports_query(
     if detail:
         columns += [Report.value, Report.note, Report.reported_at]
     inner = select(*columns, rn).join(Period, Period.id == Report.period_id)
-    sub = _scope(inner.where(Period.year == year), cluster_ids, period_id).subquery("newest")
+    scoped = _scope(inner.where(Period.year == year), cluster_ids, period_id, unit_id)
+    sub = scoped.subquery("newest")
     return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
 
 
@@ -263,6 +266,8 @@ def newest_reviews_query(
     period_id: int | None = None,
     *,
     detail: bool = True,
+    unit_id: int | None = None,
+    criterion_id: int | None = None,
 ) -> Select[Any]:
     """The newest review of every reviewed report of the clusters' year, set-based.
 
@@ -286,7 +291,7 @@ def newest_reviews_query(
         .join(Period, Period.id == Report.period_id)
         .where(Period.year == year)
     )
-    sub = _scope(inner, cluster_ids, period_id).subquery("reviews")
+    sub = _scope(inner, cluster_ids, period_id, unit_id, criterion_id).subquery("reviews")
     return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
 
 
@@ -374,15 +379,32 @@ async def load_years(
         data[cluster_id].leaves.append(leaf)
         data[cluster_id].outline.append(leaf)
 
-    by_report: dict[int, tuple[YearData, Entry]] = {}
-    newest = newest_reports_query(ids, year, period_id, detail=detail)
+    active = {leaf.id for year_data in data.values() for leaf in year_data.leaves}
+    for cluster_id, entry in await newest_entries(session, ids, year, period_id, detail=detail):
+        year_data = data.get(cluster_id)
+        # A report on a retired criterion stays in history but no longer counts.
+        if year_data is not None and entry.criterion_id in active:
+            year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
+    return data
+
+
+async def newest_entries(
+    session: AsyncSession,
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+    unit_id: int | None = None,
+) -> list[tuple[int, Entry]]:
+    """(cluster id, entry) for each unit's newest version per criterion, with the newest
+    review of that version: two statements, however many versions there are."""
+    by_report: dict[int, tuple[int, Entry]] = {}
+    newest = newest_reports_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
     for row in (await session.execute(newest)).mappings():
-        year_data = data.get(row["cluster_id"])
-        if year_data is None:
-            continue
         proposed = row["proposed_score"]
         by_report[row["report_id"]] = (
-            year_data,
+            row["cluster_id"],
             Entry(
                 report_id=row["report_id"],
                 unit_id=row["unit_id"],
@@ -397,13 +419,15 @@ async def load_years(
                 reported_at=row.get("reported_at"),
             ),
         )
-    reviews = newest_reviews_query(ids, year, period_id, detail=detail)
+    if not by_report:
+        return []
+    reviews = newest_reviews_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
     for row in (await session.execute(reviews)).mappings():
         found = by_report.get(row["report_id"])
         if found is not None:  # a review of an older version stays in history only
-            year_data, entry = found
+            cluster_id, entry = found
             by_report[row["report_id"]] = (
-                year_data,
+                cluster_id,
                 replace(
                     entry,
                     review_id=row["id"],
@@ -411,12 +435,7 @@ async def load_years(
                     reason=row.get("reason"),
                 ),
             )
-    active = {leaf.id for year_data in data.values() for leaf in year_data.leaves}
-    for year_data, entry in by_report.values():
-        # A report on a retired criterion stays in history but no longer counts.
-        if entry.criterion_id in active:
-            year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
-    return data
+    return list(by_report.values())
 
 
 async def unit_targets(
@@ -442,34 +461,57 @@ class Totals:
     late: int
 
 
-def unit_totals(data: YearData, unit_id: int) -> Totals:
-    """A unit's proposed and verified totals over the year's active leaves."""
-    rules = [leaf.rule() for leaf in data.leaves]
+class Scored(Protocol):
+    """What totals need of a unit's newest version of a criterion (an Entry, a sheet line)."""
+
+    @property
+    def proposed(self) -> Decimal | None: ...
+
+    @property
+    def verified(self) -> Decimal | None: ...
+
+    @property
+    def late(self) -> bool: ...
+
+
+def totals(lines: Iterable[tuple[scoring.LeafRule, Scored | None]]) -> Totals:
+    """A unit's proposed and verified totals from its newest version of each active leaf
+    (None: not reported); the one scoring of a unit, for boards and for its own sheet."""
+    rules: list[scoring.LeafRule] = []
     proposed: dict[str, Decimal] = {}
     verified: dict[str, Decimal] = {}
-    reported = unreviewed = late = 0
-    for leaf in data.leaves:
-        entry = data.entry(unit_id, leaf.id)
-        if entry is None:
+    reported = unreviewed = late = base_leaves = 0
+    for rule, scored in lines:
+        rules.append(rule)
+        base = rule.kind not in EXTRA_KINDS
+        if base:
+            base_leaves += 1
+        if scored is None:
             continue
-        proposed[leaf.code] = entry.proposed
-        if entry.verified is not None:
-            verified[leaf.code] = entry.verified
+        proposed[rule.code] = scored.proposed if scored.proposed is not None else ZERO
+        # Only a review of the newest version counts: a corrected report needs a new one.
+        if scored.verified is not None:
+            verified[rule.code] = scored.verified
         else:
             unreviewed += 1
-        if leaf.base:
+        if base:
             reported += 1
-        if entry.late:
+        if scored.late:
             late += 1
     return Totals(
         proposed=scoring.total(rules, proposed),
         verified=scoring.total(rules, verified),
         verified_scores=verified,
         reported=reported,
-        base_leaves=sum(1 for leaf in data.leaves if leaf.base),
+        base_leaves=base_leaves,
         unreviewed=unreviewed,
         late=late,
     )
+
+
+def unit_totals(data: YearData, unit_id: int) -> Totals:
+    """A unit's proposed and verified totals over the year's active leaves."""
+    return totals((leaf.rule(), data.entry(unit_id, leaf.id)) for leaf in data.leaves)
 
 
 def build_board(

@@ -5,7 +5,7 @@ has the full detail."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Cluster, ClusterYear, Explanation, Period
 from services.access import Actor, Permission
-from services.errors import NotFound
+from services.calendar import PeriodState
 from services.leaderboard import cluster_named_first, working_year
-from services.reporting import PeriodState, PeriodView, default_period
+from services.reporting import PeriodView, find_period, period_views
 from services.standings import Board, Leaf, Member, YearData, build_board, last_posts, load_years
 
 
@@ -80,56 +80,14 @@ class Summary:
         return moved[:limit]
 
 
-def period_views(
-    periods: list[Period], cluster_year: ClusterYear, tz: ZoneInfo, now: datetime
-) -> list[PeriodView]:
-    """The year's periods with their state (the same rules as reporting)."""
-    today = now.astimezone(tz).date()
-    out = []
-    for period in sorted(periods, key=lambda p: p.starts_on):
-        lock = cluster_year.late_lock_days
-        if today < period.starts_on:
-            state = PeriodState.FUTURE
-        elif now <= period.deadline:
-            state = PeriodState.OPEN
-        elif lock and now > period.deadline + timedelta(days=lock):
-            state = PeriodState.LOCKED
-        else:
-            state = PeriodState.LATE
-        out.append(
-            PeriodView(
-                id=period.id,
-                code=period.code,
-                starts_on=period.starts_on,
-                ends_on=period.ends_on,
-                deadline=period.deadline,
-                state=state,
-            )
-        )
-    return out
-
-
 async def year_periods(
     session: AsyncSession, cluster: Cluster, cluster_year: ClusterYear, now: datetime
 ) -> list[PeriodView]:
-    rows = list(
-        await session.scalars(
-            select(Period).where(Period.cluster_id == cluster.id, Period.year == cluster_year.year)
-        )
+    """The cluster year's periods with their state at `now`."""
+    rows = await session.scalars(
+        select(Period).where(Period.cluster_id == cluster.id, Period.year == cluster_year.year)
     )
-    return period_views(rows, cluster_year, ZoneInfo(cluster.timezone), now)
-
-
-def find_period(periods: list[PeriodView], code: str | None, cluster_code: str) -> PeriodView:
-    """The period named by code (case-insensitive), else the one being reported now."""
-    if not periods:
-        raise NotFound("error.no_periods", cluster=cluster_code)
-    if code is None:
-        return default_period(periods)
-    for period in periods:
-        if period.code.lower() == code.strip().lower():
-            return period
-    raise NotFound("error.period_not_found", code=code, periods=", ".join(p.code for p in periods))
+    return period_views(rows, cluster_year.late_lock_days, ZoneInfo(cluster.timezone), now)
 
 
 async def _explanations(session: AsyncSession, review_ids: list[int]) -> dict[int, int]:

@@ -27,7 +27,7 @@ from models.tables import (
     YearResult,
     YearStatus,
 )
-from services import export, leaderboard, review, summary, yearend
+from services import export, leaderboard, reporting, review, summary, yearend
 from services.access import Actor, resolve_actor
 from services.errors import DomainError
 from services.onboarding import Person
@@ -144,6 +144,50 @@ async def test_a_new_version_after_a_review_needs_a_new_review(
     assert (bdinh.verified, bdinh.proposed) == (Decimal("2.00"), Decimal("8.20"))
     assert bdinh.unreviewed == 2  # the new 1.1.3 and the Q1 1.3.1
     assert await count(session, Review) == 7  # the old review stays in history
+
+
+async def test_every_units_progress_sheet_totals_agree_with_the_board(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await review_round(session, cum6)
+    # A correction after the review: its old review must count on neither screen.
+    await report(session, cum6["BDINH"], "1.1.3", "80", evidence=[], now=LATER)
+
+    board = await board_of(session, cum6["PYEN"])
+
+    by_code = {s.member.code: s for s in board.standings}
+    for key in ("QNAM", "QNGAI", "BDINH", "PYEN", "KHOA"):
+        sheet = await reporting.sheet(session, cum6[key], period_code=None, now=LATER, year=True)
+        standing = by_code[f"STC-{key}"]
+        assert (sheet.total(verified=False), sheet.total(verified=True)) == (
+            standing.proposed,
+            standing.verified,
+        ), key
+    bdinh = await reporting.sheet(session, cum6["BDINH"], period_code=None, now=LATER, year=True)
+    assert (bdinh.total(verified=False), bdinh.total(verified=True)) == (
+        Decimal("8.20"),
+        Decimal("2.00"),
+    )
+    [line] = [ln for ln in bdinh.lines if ln.criterion.code == "1.1.3"]
+    assert line.latest is not None and line.latest.version == 2 and line.latest.verified is None
+
+
+async def test_history_shows_the_newest_review_of_each_version(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    chair, bdinh = cum6["QNAM"], cum6["BDINH"]
+    await do_review(session, chair, "STC-BDINH", "1.1.3", "1", "Thiếu chứng từ")
+    # Same instant as the first review: the later row still stands.
+    await do_review(session, chair, "STC-BDINH", "1.1.3", "2", "Đã xem bổ sung")
+    await report(session, bdinh, "1.1.3", "80", evidence=[], now=LATER)
+    await do_review(session, cum6["QNGAI"], "STC-QNAM", "1.1.3", "1", "Một đơn vị khác")
+
+    _, versions = await reporting.history(session, bdinh, criterion_code="1.1.3")
+
+    assert [(v.version, v.verified, v.review_reason) for v in versions] == [
+        (2, None, None),
+        (1, Decimal("2.00"), "Đã xem bổ sung"),
+    ]
 
 
 async def test_movement_is_measured_against_the_last_posted_board(

@@ -17,9 +17,9 @@ from models.tables import AuditEntry, Identity, ReminderLog
 from services import onboarding, reminders
 from services.access import Actor
 from services.addresses import Address
+from services.calendar import PeriodState
 from services.errors import InvalidInput, PermissionDenied
 from services.reminders import Due, Kind, Status
-from services.reporting import PeriodState
 from tests.factories import officer, report_everything, seed_examples, tg
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

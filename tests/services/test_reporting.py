@@ -7,14 +7,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from models.tables import AuditEntry, ClusterYear, EvidenceFile, Report
+from models.tables import AuditEntry, ClusterYear, Criterion, EvidenceFile, Period, Report
 from services import reporting
 from services.access import Actor, resolve_actor
+from services.calendar import PeriodState
 from services.errors import DomainError
-from services.reporting import EvidenceIn, PeriodState
+from services.reporting import EvidenceIn
 from tests.conftest import NOW
 from tests.factories import officer, seed_examples, tg
 
@@ -169,6 +170,84 @@ async def test_progress_sums_proposed_scores_and_lists_what_is_missing(
     missing = {line.criterion.code for line in year.missing}
     assert "2.1" not in missing and "1.1.1" in missing and "8.1" not in missing
     assert year.total(verified=True) == Decimal(0)
+
+
+async def add_versions(
+    session: AsyncSession, actor: Actor, code: str, period: str, versions: range
+) -> None:
+    """Versions of one criterion's report written directly (the service is not under test)."""
+    assert actor.seat is not None and actor.user_id is not None
+    cluster_id = actor.seat.cluster_id
+    criterion_id = await session.scalar(
+        select(Criterion.id).where(
+            Criterion.cluster_id == cluster_id, Criterion.year == 2024, Criterion.code == code
+        )
+    )
+    period_id = await session.scalar(
+        select(Period.id).where(
+            Period.cluster_id == cluster_id, Period.year == 2024, Period.code == period
+        )
+    )
+    assert criterion_id is not None and period_id is not None
+    session.add_all(
+        Report(
+            unit_id=actor.seat.unit_id,
+            criterion_id=criterion_id,
+            period_id=period_id,
+            version=version,
+            value=Decimal(version % 2),
+            proposed_score=Decimal(version % 2),
+            max_points=Decimal(1),
+            note=None,
+            late=False,
+            reported_by=actor.user_id,
+            reported_at=NOW,
+        )
+        for version in versions
+    )
+    await session.commit()
+
+
+async def statements_of_sheets(
+    session: AsyncSession, engine: AsyncEngine, actor: Actor
+) -> tuple[int, int, tuple[str, int], tuple[str, int]]:
+    """SQL statements issued by /tiendo for Q1 and for the year, and what each shows for 2.1."""
+    seen: list[object] = []
+
+    def count(*args: object) -> None:
+        seen.append(args[2])  # the statement
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        q1 = await reporting.sheet(session, actor, period_code="Q1", now=NOW, year=False)
+        in_q1 = len(seen)
+        year = await reporting.sheet(session, actor, period_code=None, now=NOW, year=True)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+    def shown(sheet: reporting.Sheet) -> tuple[str, int]:
+        [line] = [ln for ln in sheet.lines if ln.criterion.code == "2.1"]
+        assert line.latest is not None
+        return line.latest.period_code, line.latest.version
+
+    return in_q1, len(seen) - in_q1, shown(q1), shown(year)
+
+
+async def test_progress_costs_the_same_statements_at_20_and_at_200_versions(
+    session: AsyncSession, engine: AsyncEngine, binh_dinh: Actor
+) -> None:
+    # Q1 has the higher version numbers, but Q2 is the later period: the year shows Q2's.
+    await add_versions(session, binh_dinh, "2.1", "Q1", range(1, 16))
+    await add_versions(session, binh_dinh, "2.1", "Q2", range(1, 6))
+    few = await statements_of_sheets(session, engine, binh_dinh)
+
+    await add_versions(session, binh_dinh, "2.1", "Q1", range(16, 191))
+    await add_versions(session, binh_dinh, "2.1", "Q2", range(6, 11))
+    many = await statements_of_sheets(session, engine, binh_dinh)
+
+    assert few[2:] == (("Q1", 15), ("Q2", 5))
+    assert many[2:] == (("Q1", 190), ("Q2", 10))
+    assert many[:2] == few[:2]
 
 
 BAD_INPUT = [

@@ -8,13 +8,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from models.tables import Cadence, ClusterKind
+from models.tables import Cadence, ClusterKind, ClusterYear
 from services.cluster_file import (
     ClusterFile,
     ClusterFileError,
+    YearSettings,
     load_cluster_file,
     parse_cluster_text,
+    year_settings,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -571,3 +574,32 @@ def test_a_group_with_a_leaf_only_field_is_refused(field: dict[str, TomlValue]) 
     message = error_of(cluster_text(criteria=table))
 
     assert "years[0].criteria[0]" in message
+
+
+# --- the year settings: written by the import, read back by every service -----------------
+
+
+@pytest.mark.parametrize("path", [CUM6, TAYNINH], ids=["cum6", "tayninh"])
+def test_year_settings_read_back_exactly_what_the_import_writes(path: Path) -> None:
+    for year in load_cluster_file(path).years:
+        # What services.clusters stores: through JSON, as the database keeps it.
+        stored = json.loads(json.dumps(year.settings().model_dump(mode="json")))
+
+        assert year_settings(ClusterYear(settings=stored)) == year.settings()
+
+
+def test_year_settings_follow_an_edited_row_not_a_cached_copy() -> None:
+    row = ClusterYear(settings={"rating": {"tie_rule": "ballot"}})
+    assert year_settings(row).rating.tie_rule == "ballot"
+
+    row.settings["rating"]["tie_rule"] = "shared"
+
+    assert year_settings(row).rating.tie_rule == "shared"
+    assert year_settings(row).rating.levels == YearSettings().rating.levels  # the defaults
+
+
+def test_stored_year_settings_that_the_file_would_refuse_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        year_settings(ClusterYear(settings={"leaderboard": {"weekday": "someday"}}))
+    with pytest.raises(ValidationError):
+        year_settings(ClusterYear(settings={"reminders": {"before_day": [1]}}))  # a typo

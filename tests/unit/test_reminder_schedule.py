@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from models.tables import ClusterYear
+from services.cluster_file import LeaderboardRule, ReminderRule, year_settings
 from services.reminders import BoardRule, Kind, ReminderRules, Slot, board_slots, period_slots
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -20,8 +22,13 @@ def table(slots: list[Slot]) -> dict[str, tuple[datetime, datetime, int]]:
     return {s.rule: (s.due_at, s.until, s.days_left) for s in slots}
 
 
-CUM6 = ReminderRules()  # before 7, 3, 1 at 08:00; overdue 3 days; escalate after 1
-TAY_NINH = ReminderRules(before_days=(3, 1), at=time(7, 30), overdue_days=2, escalate_after_days=3)
+def reminder_rules(**file: object) -> ReminderRules:
+    """The rules a `[years.reminders]` section gives, its defaults for what it leaves out."""
+    return ReminderRules.of(ReminderRule.model_validate(file))
+
+
+CUM6 = reminder_rules()  # before 7, 3, 1 at 08:00; overdue 3 days; escalate after 1
+TAY_NINH = reminder_rules(before_days=[3, 1], at="07:30", overdue_days=2, escalate_after_days=3)
 
 
 def test_cum6_second_quarter_schedule_around_a_friday_deadline() -> None:
@@ -52,7 +59,7 @@ def test_a_sunday_deadline_after_new_year_moves_every_reminder_to_a_working_day(
 
 
 def test_offsets_that_land_on_one_working_day_give_one_reminder_the_nearest() -> None:
-    rules = ReminderRules(before_days=(1, 2, 3), overdue_days=0, escalate_after_days=0)
+    rules = reminder_rules(before_days=[1, 2, 3], overdue_days=0, escalate_after_days=0)
     deadline = at(date(2024, 4, 8), 17)  # a Monday: 1, 2 and 3 days before all become Friday
     slots = period_slots(rules, deadline=deadline, starts_on=date(2024, 1, 1), tz=HCM)
     before = [s for s in slots if s.kind is Kind.BEFORE]
@@ -79,7 +86,7 @@ def test_a_saturday_worked_in_exchange_is_a_reminder_day() -> None:
 
 
 def test_no_overdue_reminder_once_the_period_is_locked() -> None:
-    rules = ReminderRules(before_days=(), overdue_days=5, escalate_after_days=0)
+    rules = reminder_rules(before_days=[], overdue_days=5, escalate_after_days=0)
     deadline = at(date(2024, 7, 5), 17)
     slots = period_slots(
         rules,
@@ -92,11 +99,11 @@ def test_no_overdue_reminder_once_the_period_is_locked() -> None:
 
 
 def test_no_reminder_before_the_period_starts_or_after_its_deadline() -> None:
-    rules = ReminderRules(before_days=(0, 40), at=time(9, 0), overdue_days=0)
+    rules = reminder_rules(before_days=[0, 40], at="09:00", overdue_days=0)
     deadline = at(date(2024, 5, 7), 9)  # due at 09:00: a 09:00 reminder that day is too late
     slots = period_slots(rules, deadline=deadline, starts_on=date(2024, 4, 1), tz=HCM)
     assert [s for s in slots if s.kind is Kind.BEFORE] == []
-    early = ReminderRules(before_days=(0,), at=time(8, 0), overdue_days=0)
+    early = reminder_rules(before_days=[0], at="08:00", overdue_days=0)
     [before] = [
         s
         for s in period_slots(early, deadline=deadline, starts_on=date(2024, 4, 1), tz=HCM)
@@ -106,7 +113,7 @@ def test_no_reminder_before_the_period_starts_or_after_its_deadline() -> None:
 
 
 def test_escalation_zero_means_none() -> None:
-    rules = ReminderRules(escalate_after_days=0)
+    rules = reminder_rules(escalate_after_days=0)
     slots = period_slots(
         rules, deadline=at(date(2024, 7, 5), 17), starts_on=date(2024, 4, 1), tz=HCM
     )
@@ -128,7 +135,7 @@ def test_the_weekly_board_moves_off_a_holiday_monday_and_keeps_its_week() -> Non
     by_rule = {s.rule: s.due_at for s in slots}
     assert by_rule["leaderboard:2024-W18"] == at(date(2024, 4, 26), 8)
     assert by_rule["leaderboard:2024-W19"] == at(date(2024, 5, 6), 8)
-    assert board_slots(BoardRule(enabled=False), date(2024, 4, 29), HCM) == []
+    assert board_slots(BoardRule.of(LeaderboardRule(enabled=False)), date(2024, 4, 29), HCM) == []
 
 
 def test_rules_are_read_from_the_cluster_year_settings() -> None:
@@ -136,8 +143,16 @@ def test_rules_are_read_from_the_cluster_year_settings() -> None:
         "reminders": {"before_days": [1, 3, 3], "at": "07:30", "overdue_days": 2},
         "leaderboard": {"enabled": True, "weekday": "Friday", "at": "16:00"},
     }
-    assert ReminderRules.from_settings(settings) == ReminderRules(
+    stored = year_settings(ClusterYear(settings=settings))
+    assert ReminderRules.of(stored.reminders) == ReminderRules(
         before_days=(1, 3), at=time(7, 30), overdue_days=2, escalate_after_days=1
     )
-    assert BoardRule.from_settings(settings) == BoardRule(True, 4, time(16, 0))
-    assert ReminderRules.from_settings({}) == ReminderRules()
+    assert BoardRule.of(stored.leaderboard) == BoardRule(True, 4, time(16, 0))
+
+
+def test_a_year_without_settings_gets_the_cluster_files_defaults() -> None:
+    stored = year_settings(ClusterYear(settings={}))
+    assert ReminderRules.of(stored.reminders) == ReminderRules(
+        before_days=(1, 3, 7), at=time(8, 0), overdue_days=3, escalate_after_days=1
+    )
+    assert BoardRule.of(stored.leaderboard) == BoardRule(enabled=True, weekday=0, at=time(8, 0))
