@@ -1,0 +1,220 @@
+"""Every scheduled message due at a moment and not yet in the ledger, and the one-off notice
+to the chair when an officer can no longer be reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import (
+    Cluster,
+    ClusterYear,
+    Identity,
+    Officer,
+    Period,
+    Role,
+    Unit,
+    User,
+    YearStatus,
+)
+from services import audit, calendar
+from services.addresses import Address
+from services.cluster_file import year_settings
+from services.clusters import current_year
+from services.reminders.audience import Reader, Where, due_item, to_roles, to_units
+from services.reminders.ledger import new_only
+from services.reminders.messages import Due, PeriodRef, group_recipient, period_ref
+from services.reminders.schedule import (
+    LOOKBACK,
+    BoardRule,
+    Kind,
+    ReminderRules,
+    Slot,
+    board_slots,
+    period_slots,
+)
+from services.workdays import OFFICE_HOURS, WorkingHours
+
+# A message whose day ended while the bot was down is recorded as skipped if it fell due
+
+
+# A message whose day ended while the bot was down is recorded as skipped if it fell due
+@dataclass
+class Plan:
+    due: list[Due] = field(default_factory=list)
+    expired: list[Due] = field(default_factory=list)
+
+
+async def _messages(reader: Reader, where: Where, slot: Slot, period: PeriodRef) -> list[Due]:
+    """Who gets a period's slot, and with what."""
+    cluster = where.cluster
+    if slot.kind is Kind.PERIOD_SUMMARY:
+        return await to_roles(reader, where, slot, period, (Role.CHAIR,), ())
+    gaps = await reader.gaps(period, cluster.id)
+    if not gaps:
+        return []  # everyone has reported: nothing to chase
+    ordered = tuple(gaps.values())
+    if slot.kind in (Kind.BEFORE, Kind.OVERDUE):
+        return await to_units(reader, where, slot, period, ordered)
+    if slot.kind is Kind.GROUP_MISSING:
+        if cluster.group_address is None:
+            return []
+        return [
+            due_item(
+                where,
+                slot,
+                address=Address.parse(cluster.group_address),
+                recipient=group_recipient(cluster.id),
+                language=cluster.language,
+                period=period,
+                gaps=ordered,
+            )
+        ]
+    if slot.kind is Kind.ESCALATE:
+        return await to_roles(reader, where, slot, period, (Role.CHAIR, Role.VICE_CHAIR), ordered)
+    raise AssertionError(f"not a period rule: {slot.kind}")
+
+
+async def plan(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    catch_up: bool = True,
+    hours: WorkingHours = OFFICE_HOURS,
+    lookback: timedelta = LOOKBACK,
+) -> Plan:
+    """Every scheduled message due at `now` and not yet in the ledger; with `catch_up`, also
+    those whose working day ended unsent (to be recorded as skipped)."""
+    reader = Reader(session)
+    found = Plan()
+    clusters = {c.id: c for c in await session.scalars(select(Cluster))}
+    rows = await session.execute(
+        select(Period, ClusterYear)
+        .join(
+            ClusterYear,
+            and_(ClusterYear.cluster_id == Period.cluster_id, ClusterYear.year == Period.year),
+        )
+        .where(ClusterYear.status == YearStatus.OPEN)
+        .order_by(Period.cluster_id, Period.deadline)
+    )
+    for period_row, year in rows:
+        cluster = clusters[period_row.cluster_id]
+        tz = ZoneInfo(cluster.timezone)
+        rules = ReminderRules.of(year_settings(year).reminders)
+        slots = period_slots(
+            rules,
+            deadline=period_row.deadline,
+            starts_on=period_row.starts_on,
+            tz=tz,
+            lock_at=calendar.lock_at(period_row.deadline, year.late_lock_days),
+            hours=hours,
+        )
+        period = period_ref(period_row)
+        for slot in slots:
+            state = slot.state(now, lookback)
+            if state is None or (state == "expired" and not catch_up):
+                continue
+            members = len(await reader.members(cluster.id, year.year))
+            where = Where(cluster, tz, members)
+            target = found.due if state == "due" else found.expired
+            target.extend(await _messages(reader, where, slot, period))
+    for cluster in clusters.values():
+        if cluster.group_address is None:
+            continue
+        year_row = await current_year(session, cluster.id)
+        if year_row is None or year_row.status is not YearStatus.OPEN:
+            continue
+        tz = ZoneInfo(cluster.timezone)
+        today = now.astimezone(tz).date()
+        for slot in board_slots(
+            BoardRule.of(year_settings(year_row).leaderboard), today, tz, hours
+        ):
+            state = slot.state(now, lookback)
+            if state is None or (state == "expired" and not catch_up):
+                continue
+            if slot.due_at.date() < date(year_row.year, 1, 1):
+                continue
+            where = Where(cluster, tz, 0)
+            item = due_item(
+                where,
+                slot,
+                address=Address.parse(cluster.group_address),
+                recipient=group_recipient(cluster.id),
+                language=cluster.language,
+            )
+            (found.due if state == "due" else found.expired).append(item)
+    found.due = await new_only(session, found.due)
+    found.expired = await new_only(session, found.expired)
+    return found
+
+
+async def mark_unreachable(session: AsyncSession, address: Address, now: datetime) -> list[Due]:
+    """The person blocked the bot on this channel: stop reminding them there; when no channel
+    reaches them any more, say so once to their cluster's chair (the vice-chair when the
+    chair's unit has nobody else to tell)."""
+    identity = await session.scalar(
+        select(Identity).where(
+            Identity.channel == address.channel, Identity.external_id == address.id
+        )
+    )
+    if identity is None:
+        return []
+    user = await session.get_one(User, identity.user_id)
+    if identity.reachable:
+        identity.reachable = False
+        audit.record(
+            session,
+            now=now,
+            actor="system",
+            action="user.unreachable",
+            entity="user",
+            entity_id=user.id,
+            address=str(address),
+        )
+        await session.commit()
+    still = await session.scalar(
+        select(func.count())
+        .select_from(Identity)
+        .where(Identity.user_id == user.id, Identity.reachable.is_(True))
+    )
+    if still:
+        return []  # another channel still reaches them: nobody needs to act
+    seats = await session.execute(
+        select(Officer, Unit, Cluster)
+        .join(Unit, Unit.id == Officer.unit_id)
+        .join(Cluster, Cluster.id == Officer.cluster_id)
+        .where(Officer.user_id == user.id, Officer.active.is_(True))
+    )
+    reader = Reader(session)
+    notices = []
+    for _officer, unit, cluster in seats:
+        year = await current_year(session, cluster.id)
+        if year is None:
+            continue
+        slot = Slot(f"unreachable:{user.id}", Kind.UNREACHABLE, now, now + timedelta(days=1))
+        where = Where(cluster, ZoneInfo(cluster.timezone), 0)
+        for roles in ((Role.CHAIR,), (Role.VICE_CHAIR,)):
+            told = [
+                r
+                for unit_id in await reader.units_in(cluster.id, year.year, roles)
+                for r in await reader.officers(cluster.id, unit_id)
+                if r.user_id != user.id
+            ]
+            for r in told:
+                item = due_item(
+                    where,
+                    slot,
+                    address=r.address,
+                    recipient=str(r.address),
+                    language=r.language,
+                    unit_id=unit.id,
+                    user_id=r.user_id,
+                )
+                notices.append(replace(item, subject=user.full_name, subject_unit=unit.name))
+            if told:
+                break
+    return await new_only(session, notices)
