@@ -276,7 +276,9 @@ def invite(
                 name=item.unit_name,
                 link=deep_link(username, item.token),
                 expires=t.datetime(item.expires_at, settings.app.tz),
-                uses=t.plain("cli.invite_uses", uses=item.max_uses) if item.max_uses else "",
+                uses=t.plain("cli.invite_uses", item.max_uses, uses=item.max_uses)
+                if item.max_uses
+                else "",
             )
         )
 
@@ -298,7 +300,7 @@ def revoke_invites(
         )
     except DomainError as err:
         raise _fail(t, err) from None
-    typer.echo(t.plain("cli.invites_revoked", count=count))
+    typer.echo(t.plain("cli.invites_revoked", count, count=count))
 
 
 # --- the chair's outputs: leaderboard and export
@@ -351,7 +353,9 @@ def export_command(
     except DomainError as err:
         raise _fail(t, err) from None
     output.write_bytes(made.content)
-    typer.echo(t.plain("cli.exported", path=str(output), units=made.units, year=made.year))
+    typer.echo(
+        t.plain("cli.exported", made.units, path=str(output), units=made.units, year=made.year)
+    )
 
 
 # --- operations: webhook mode and backup
@@ -425,7 +429,7 @@ def backup(
     )
     if keep is not None and timestamped:
         removed = prune_backups(target.parent, source, keep)
-        typer.echo(t.plain("ops.backup_pruned", count=len(removed), keep=keep))
+        typer.echo(t.plain("ops.backup_pruned", len(removed), count=len(removed), keep=keep))
 
 
 def main() -> None:

@@ -89,11 +89,11 @@ def summary_message(t: Texts, s: Summary) -> Html:
         waiting = ", ".join(
             f"{u.member.short_name} {u.pending_reviews}" for u in s.units if u.pending_reviews
         )
-        out.append(t("summary.pending", count=s.pending_reviews, units=waiting))
+        out.append(t("summary.pending", s.pending_reviews, count=s.pending_reviews, units=waiting))
     else:
         out.append(t("summary.no_pending"))
     if s.explanations:
-        out.append(t("summary.explanations", count=s.explanations))
+        out.append(t("summary.explanations", s.explanations, count=s.explanations))
     movers = s.movers()
     if s.board.previous_at is None:
         out.append(t("summary.no_movers_yet"))
@@ -157,7 +157,13 @@ async def export_command(call: Call) -> None:
         Document(
             made.content,
             made.filename,
-            t("export.caption", cluster=made.cluster_code, scope=scope, units=made.units),
+            t(
+                "export.caption",
+                made.units,
+                cluster=made.cluster_code,
+                scope=scope,
+                units=made.units,
+            ),
         ),
     )
 
@@ -180,7 +186,7 @@ async def close_command(call: Call) -> None:
         t("lb.rating_legend"),
     ]
     if preview.unreviewed:
-        parts.append(t("close.unreviewed", count=preview.unreviewed))
+        parts.append(t("close.unreviewed", preview.unreviewed, count=preview.unreviewed))
     parts.append(t("close.confirm_question", year=board.year))
     await call.reply(
         Html("\n".join(parts)),
@@ -279,6 +285,7 @@ async def handover_button(call: Call) -> None:
         kind = done.plan.cluster_kind
         text = t(
             "handover.done",
+            len(done.plan.candidates),
             year=done.plan.to_year,
             chair_role=_role_word(t, kind, "chair"),
             chair=done.chair.name,

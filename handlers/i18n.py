@@ -7,9 +7,11 @@ with parse_mode=HTML and user input must never become markup.
 
 from __future__ import annotations
 
+import gettext
 import html
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,12 +37,47 @@ class Html(str):
     __slots__ = ()
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """One language's texts. A plural entry (msgid_plural in the .po) keeps all its forms;
+    `choose` is the catalogue's own Plural-Forms rule (gettext's, not ours)."""
+
+    texts: dict[str, str]  # a plural entry's last form ("other"): shown when no count is given
+    plurals: dict[str, tuple[str, ...]]
+    choose: Callable[[int], int]
+
+    def form(self, key: str, count: Decimal | int | float) -> str:
+        forms = self.plurals[key]
+        # gettext's rules are for whole numbers; 1,5 points takes the "other" form (the last)
+        # in both our languages, as CLDR says for English and Vietnamese.
+        if count != int(count):
+            return forms[-1]
+        return forms[min(self.choose(abs(int(count))), len(forms) - 1)]
+
+
 @cache
-def load_catalogue(language: str) -> dict[str, str]:
+def catalogue(language: str) -> Catalogue:
     path = LOCALES / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=language)
-    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+    texts: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for m in catalog:
+        if not m.id:
+            continue
+        if isinstance(m.id, tuple | list):
+            strings = m.string if isinstance(m.string, tuple | list) else ()
+            forms = tuple(str(f) for f in strings if f)
+            if forms:
+                plurals[str(m.id[0])] = forms
+                texts[str(m.id[0])] = forms[-1]
+        elif m.string:
+            texts[str(m.id)] = str(m.string)
+    return Catalogue(texts, plurals, gettext.c2py(catalog.plural_expr))
+
+
+def load_catalogue(language: str) -> dict[str, str]:
+    return catalogue(language).texts
 
 
 def placeholders(text: str) -> set[str]:
@@ -65,24 +102,35 @@ class Texts:
     def babel_locale(self) -> str:
         return "vi_VN" if self.language == "vi" else "en_GB"
 
-    def raw(self, key: str) -> str:
-        own = load_catalogue(self.language)
-        if key in own:
-            return own[key]
-        fallback = load_catalogue(DEFAULT_LANGUAGE)
-        return fallback.get(key, key)
+    def raw(self, key: str, plural: Decimal | int | float | None = None) -> str:
+        """The text for `key`; for a plural entry, the form for the count `plural`
+        (ngettext). A key with plural forms must be given its count: the English "1 reports"
+        comes from forgetting it, so that is an error, not a guess."""
+        own = catalogue(self.language)
+        source = own if key in own.texts else catalogue(DEFAULT_LANGUAGE)
+        if key in source.plurals:
+            if plural is None:
+                raise ValueError(f"text {key!r} has plural forms: give its count as plural=")
+            return source.form(key, plural)
+        return source.texts.get(key, key)
 
-    def __call__(self, key: str, **params: object) -> Html:
+    def __call__(
+        self, key: str, plural: Decimal | int | float | None = None, /, **params: object
+    ) -> Html:
         """The text for `key` as safe HTML, parameters escaped."""
-        return Html(self.raw(key).format(**{k: _escape(v) for k, v in params.items()}))
+        return Html(self.raw(key, plural).format(**{k: _escape(v) for k, v in params.items()}))
 
-    def plain(self, key: str, **params: object) -> str:
+    def plain(
+        self, key: str, plural: Decimal | int | float | None = None, /, **params: object
+    ) -> str:
         """The text for `key` as plain text (CLI output), parameters as given."""
-        return self.raw(key).format(**params)
+        return self.raw(key, plural).format(**params)
 
-    def text(self, key: str, **params: object) -> str:
+    def text(
+        self, key: str, plural: Decimal | int | float | None = None, /, **params: object
+    ) -> str:
         """The text for `key` without markup, for a terminal or a log."""
-        return to_plain(self.plain(key, **params))
+        return to_plain(self.plain(key, plural, **params))
 
     def number(self, value: Decimal | int | float, places: int = 2) -> str:
         """1.234,5 in Vietnamese, 1,234.5 in English; trailing zeros dropped."""

@@ -124,7 +124,7 @@ def board_message(t: Texts, board: Board) -> Html:
         parts.append(t("lb.tie_ballot" if board.tie_rule == "ballot" else "lb.tie_shared"))
     unreviewed = sum(s.unreviewed for s in board.standings)
     if unreviewed and not board.closed:
-        parts.append(t("lb.unreviewed", count=unreviewed))
+        parts.append(t("lb.unreviewed", unreviewed, count=unreviewed))
     return Html("\n".join(parts))
 
 

@@ -20,11 +20,11 @@ def _when(t: Texts, item: Due) -> str:
     period = item.period
     assert period is not None
     if item.days_left > 0 and period.deadline > item.due_at:
-        return t.raw("remind.when.left").format(days=item.days_left)
+        return t.plain("remind.when.left", item.days_left, days=item.days_left)
     if period.deadline > item.due_at:
         return t.raw("remind.when.today")
     if item.days_left < 0:
-        return t.raw("remind.when.late").format(days=-item.days_left)
+        return t.plain("remind.when.late", -item.days_left, days=-item.days_left)
     return t.raw("remind.when.passed")
 
 
@@ -51,7 +51,13 @@ def _private(t: Texts, item: Due) -> tuple[Html, Choices]:
     if period.deadline <= item.due_at:
         lines.append(t("remind.late_accepted"))
     lines.append(
-        t("remind.unit_missing", unit=gap.unit_name, missing=len(gap.missing), total=gap.total)
+        t(
+            "remind.unit_missing",
+            gap.total,
+            unit=gap.unit_name,
+            missing=len(gap.missing),
+            total=gap.total,
+        )
     )
     for ref in gap.missing[:LIST_LIMIT]:
         lines.append(f"• <b>{html.escape(ref.code)}</b> {html.escape(short(ref.name, 60))}")
@@ -75,11 +81,17 @@ def _group(t: Texts, item: Due) -> Html:
     lines: list[str] = [
         t("remind.group.title", period=period_label(t, period.code, period.year)),
         _period_line(t, item),
-        t("remind.group.units", count=len(item.gaps), members=item.members),
+        t("remind.group.units", len(item.gaps), count=len(item.gaps), members=item.members),
     ]
     for gap in item.gaps:
         lines.append(
-            t("remind.group.line", unit=gap.unit_name, missing=len(gap.missing), total=gap.total)
+            t(
+                "remind.group.line",
+                gap.total,
+                unit=gap.unit_name,
+                missing=len(gap.missing),
+                total=gap.total,
+            )
         )
     lines.append(t("remind.group.footer"))
     return Html("\n".join(lines))
@@ -95,7 +107,7 @@ def _escalation(t: Texts, item: Due) -> Html:
             cluster=item.cluster_name,
         ),
         _period_line(t, item),
-        t("remind.escalate.units", count=len(item.gaps), members=item.members),
+        t("remind.escalate.units", len(item.gaps), count=len(item.gaps), members=item.members),
     ]
     for gap in item.gaps:
         codes = ", ".join(ref.code for ref in gap.missing[:CODES_LIMIT])

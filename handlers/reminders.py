@@ -31,15 +31,18 @@ async def remind(call: Call) -> None:
     if result.items:
         delivery.dispatch(call.core, result.items)
         key = "remind.nudge.sent_group" if result.group else "remind.nudge.sent"
-        lines.append(t(key, period=label, officers=result.officers, units=len(result.gaps)))
+        lines.append(
+            t(key, result.officers, period=label, officers=result.officers, units=len(result.gaps))
+        )
         if result.already:
-            lines.append(t("remind.nudge.partly", count=result.already))
+            lines.append(t("remind.nudge.partly", result.already, count=result.already))
     elif result.already:
         lines.append(t("remind.nudge.already", period=label))
     if result.unreached:
         lines.append(
             t(
                 "remind.nudge.unreached",
+                len(result.unreached),
                 count=len(result.unreached),
                 units=", ".join(result.unreached),
             )
@@ -73,7 +76,7 @@ def _line(t: Texts, line: DeadlineLine, view: Deadlines, tz: ZoneInfo, private: 
                     )
                 )
         if line.late_units:
-            out.append(t("deadlines.late_units", count=line.late_units))
+            out.append(t("deadlines.late_units", line.late_units, count=line.late_units))
     if line.next_reminder is not None:
         out.append(t("deadlines.next_reminder", when=t.datetime(line.next_reminder, tz)))
     return "\n".join(out)

@@ -96,6 +96,7 @@ def progress_page(t: Texts, sheet: Sheet, page: int, tz: ZoneInfo) -> tuple[Html
         scope,
         t(
             "progress.counts",
+            len(sheet.lines),
             reported=sheet.reported,
             total=len(sheet.lines),
             proposed=t.number(sheet.total(verified=False)),

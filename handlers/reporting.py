@@ -319,7 +319,12 @@ async def _add_evidence(call: Call, draft: ReportDraft) -> None:
     last = call.incoming.attachments[-1]
     await _save(call, draft, EVIDENCE)
     await call.reply(
-        t("report.evidence_received", name=last.name, count=len(draft.evidence)),
+        t(
+            "report.evidence_received",
+            len(draft.evidence),
+            name=last.name,
+            count=len(draft.evidence),
+        ),
         choices([Choice(t.raw("report.continue"), "re:done")]),
     )
 

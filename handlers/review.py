@@ -281,6 +281,7 @@ async def _after_review(call: Call, done: Reviewed) -> None:
     await call.reply(
         t(
             key,
+            told,
             code=done.leaf.code,
             unit=done.member.short_name,
             proposed=t.number(done.entry.proposed),
@@ -466,7 +467,7 @@ async def explain(call: Call) -> None:
         call.session, call.actor, criterion_code=call.args[0], text=text, now=call.now
     )
     told = await notify(call, done.recipients, lambda t: explain_notice(t, done))
-    await call.reply(call.t("explain.saved", code=done.leaf.code, told=told))
+    await call.reply(call.t("explain.saved", told, code=done.leaf.code, told=told))
 
 
 def register(router: Router) -> None:

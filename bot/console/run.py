@@ -165,7 +165,7 @@ async def _session(
             break
         if typed == ":tick":
             result = await delivery.run_tick(core)
-            stdout.write(t.text("try.ticked", sent=result.sent) + "\n\n")
+            stdout.write(t.text("try.ticked", result.sent, sent=result.sent) + "\n\n")
             continue
         if typed.startswith(":at "):
             try:

@@ -12,7 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handlers.commands import COMMANDS
-from handlers.i18n import LANGUAGES, Html, Texts, load_catalogue, placeholders, texts
+from handlers.i18n import (
+    LANGUAGES,
+    Html,
+    Texts,
+    catalogue,
+    load_catalogue,
+    placeholders,
+    texts,
+)
 from models.tables import ClusterKind, Role
 from services.access import AccessRole, Permission
 
@@ -91,9 +99,10 @@ def test_every_placeholder_is_a_plain_name(language: str) -> None:
 def test_every_text_formats_with_its_placeholders(language: str) -> None:
     t = texts(language)
 
+    plurals = catalogue(language).plurals
     for key, text in load_catalogue(language).items():
         params = {name: f"<{name}>" for name in placeholders(text)}
-        rendered = t(key, **params)
+        rendered = t(key, 2 if key in plurals else None, **params)
         for name in params:
             assert f"&lt;{name}&gt;" in rendered, key
 
@@ -152,6 +161,64 @@ def test_the_keys_built_at_run_time_exist() -> None:
 
     missing = [key for key in built if key not in vi]
     assert missing == [], "not in the catalogue:\n" + "\n".join(missing)
+
+
+# --- plurals (ngettext) -------------------------------------------------------------------
+
+
+def test_plural_entries_are_the_same_in_both_languages_with_their_own_number_of_forms() -> None:
+    vi, en = catalogue("vi"), catalogue("en")
+
+    assert len(en.plurals) >= 20
+    assert set(vi.plurals) == set(en.plurals)
+    assert {len(forms) for forms in vi.plurals.values()} == {1}  # nplurals=1
+    assert {len(forms) for forms in en.plurals.values()} == {2}  # nplurals=2
+    for key, (one, other) in en.plurals.items():
+        assert one != other, key
+        assert placeholders(one) == placeholders(other) == placeholders(vi.plurals[key][0]), key
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(1, "1 day left"), (2, "2 days left"), (0, "0 days left"), (-1, "-1 day left")],
+)
+def test_english_agrees_with_the_count(count: int, expected: str) -> None:
+    assert texts("en").plain("remind.when.left", count, days=count) == expected
+
+
+def test_vietnamese_has_one_form_for_every_count() -> None:
+    vi = texts("vi")
+
+    assert vi.plain("remind.when.left", 1, days=1) == "còn 1 ngày"
+    assert vi.plain("remind.when.left", 5, days=5) == "còn 5 ngày"
+
+
+def test_a_fraction_takes_the_other_form() -> None:
+    en = texts("en")
+
+    assert en.plain("cli.exported", Decimal("1.5"), path="p", year=2024, units="1,5").endswith(
+        "1,5 units."
+    )
+    assert en.plain("cli.exported", Decimal("1"), path="p", year=2024, units=1).endswith("1 unit.")
+
+
+def test_a_plural_text_without_its_count_is_an_error_not_a_guess() -> None:
+    with pytest.raises(ValueError, match="plural"):
+        texts("en")("lb.unreviewed", count=1)
+
+
+def test_every_plural_key_written_in_the_code_is_given_its_count() -> None:
+    plural_keys = set(catalogue("vi").plurals)
+    uncounted = []
+    for path in _sources("handlers", "bot"):
+        source = path.read_text(encoding="utf-8")
+        for key in plural_keys:
+            # t("key", count, …) passes it; t("key", name=…) or t("key") does not.
+            for match in re.finditer(rf'["\']{re.escape(key)}["\']\s*(\)|,\s*[a-z_]+=)', source):
+                line = source.count("\n", 0, match.start()) + 1
+                uncounted.append(f"{path.relative_to(ROOT)}:{line}: {key}")
+
+    assert uncounted == []
 
 
 # --- formatting ----------------------------------------------------------------------------
@@ -218,7 +285,7 @@ def test_an_html_parameter_is_not_escaped() -> None:
 
 
 def test_non_string_parameters_are_formatted_as_they_are() -> None:
-    text = texts("en")("cli.invites_revoked", count=3)
+    text = texts("en")("cli.invites_revoked", 3, count=3)
 
     assert text == "Revoked 3 invitations."
 
