@@ -9,9 +9,10 @@ becomes a message in the person's language and the session rolls back.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from handlers.channel import Channel, Channels
 from handlers.i18n import Html, Texts, texts
 from handlers.io import Choices, Incoming, Outgoing, Text
-from services import drafts
+from services import drafts, menus
 from services.access import Actor, resolve_actor
 from services.addresses import Address
 from services.errors import DomainError
@@ -101,8 +102,17 @@ class Call:
     async def reply(self, text: Html, options: Choices = ()) -> None:
         await self.send(self.chat, Text(text, options))
 
-    async def send(self, to: Address, message: Outgoing) -> None:
-        await self.core.channels.send(to, message)
+    async def refuse(self, text: Html) -> None:
+        """Say why the input was not taken. A refusal changes nothing, not even the
+        numbered choices a button-less chat is answering."""
+        await present(self.core, self.session, self.chat, Text(text), self.t, now=self.now)
+
+    async def send(self, to: Address, message: Outgoing, t: Texts | None = None) -> None:
+        """Send within this update (its session keeps a button-less chat's menu); `t` is
+        the recipient's language when it is not the sender's."""
+        await present(
+            self.core, self.session, to, message, t or self.t, now=self.now, reply=to == self.chat
+        )
 
     async def user_id(self) -> int:
         """The person's row (created for an admin who never joined a unit)."""
@@ -125,6 +135,44 @@ class Call:
         if self.actor.user_id is None:
             return False
         return await drafts.drop(self.session, self.actor.user_id, kind)
+
+
+def numbered(t: Texts, message: Text) -> tuple[Text, list[str]]:
+    """A choice list as numbered lines to answer by typing, for a channel without buttons;
+    with the data each number stands for."""
+    options = [c for row in message.choices for c in row]
+    if not options:
+        return message, []
+    lines = [message.body, ""]
+    lines += [f"[{n}] {html.escape(c.label, quote=False)}" for n, c in enumerate(options, 1)]
+    if len(options) == 1:
+        lines.append(t("choices.reply_one"))
+    else:
+        lines.append(t("choices.reply", count=len(options)))
+    return Text(Html("\n".join(lines))), [c.data for c in options]
+
+
+async def present(
+    core: Core,
+    session: Session,
+    to: Address,
+    message: Outgoing,
+    t: Texts,
+    *,
+    now: datetime,
+    batch: bool = False,
+    reply: bool = False,
+) -> None:
+    """Send one message. Where the channel has no buttons, its choices become numbered lines
+    and are remembered for that chat (committed with the caller's session); a reply without
+    choices forgets the old ones, so a typed "2" is then an answer, not a press. (Another
+    message without choices, a notice or a reminder, leaves a dialogue's menu alone.)"""
+    channel = core.channels.get(to.channel)
+    if not channel.buttons and isinstance(message, Text):
+        message, options = numbered(t, message)
+        if options or reply:
+            await menus.remember(session, to, options, now)
+    await channel.send(to, message, batch=batch)
 
 
 Handler = Callable[[Call], Awaitable[None]]
@@ -200,12 +248,24 @@ async def _route(call: Call) -> None:
         await router.unknown(call)
 
 
+async def _typed_choice(core: Core, session: Session, incoming: Incoming) -> Incoming:
+    """On a channel without buttons, a typed number that names one of the chat's numbered
+    choices is a press on it."""
+    if incoming.button is not None or not incoming.text or incoming.attachments:
+        return incoming
+    if core.channels.get(incoming.channel).buttons:
+        return incoming
+    data = await menus.pressed(session, incoming.chat, incoming.text, core.clock())
+    return incoming if data is None else replace(incoming, text="", button=data)
+
+
 async def handle(core: Core, incoming: Incoming) -> None:
     """Answer one incoming message: one session, the actor, the route, clear refusals."""
     async with core.session_factory()() as session:
         actor = await resolve_actor(session, incoming.sender, core.admins)
         if not actor.reachable:
             await mark_reachable(session, incoming.sender, core.clock())
+        incoming = await _typed_choice(core, session, incoming)
         call = Call(
             core=core,
             incoming=incoming,
@@ -219,4 +279,7 @@ async def handle(core: Core, incoming: Incoming) -> None:
         except DomainError as err:
             await session.rollback()
             log.info("refused an update from %s: %s", incoming.sender, err.key)
-            await call.reply(error_text(call.t, err))
+            await call.refuse(error_text(call.t, err))
+        # The unit of work ends here: what the services committed is kept, and so is what
+        # sending added (a button-less chat's menu).
+        await session.commit()

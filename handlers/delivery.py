@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 from handlers import chair, leaderboard
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
-from handlers.core import Core, utc_now
+from handlers.core import Core, present, utc_now
+from handlers.i18n import texts
 from handlers.reminder_texts import render
 from services import onboarding, reminders
 from services.addresses import Address
@@ -196,7 +197,15 @@ async def _send(rt: Runtime, item: Due, now: datetime) -> None:
         async with core.session_factory()() as session:
             await rt.summary()(core, session, item.cluster_id, item.period.id, item.address, now)
         return
-    await core.channels.send(item.address, render(item), batch=True)
+    message = render(item)
+    if core.channels.get(item.address.channel).buttons or not message.choices:
+        await core.channels.send(item.address, message, batch=True)
+        return
+    # Numbered choices: the chat's menu is written with the send, in its own session.
+    async with core.session_factory()() as session:
+        t = texts(item.language)
+        await present(core, session, item.address, message, t, now=now, batch=True)
+        await session.commit()
 
 
 async def _attempt(

@@ -123,12 +123,12 @@ async def linkgroup(call: Call) -> None:
 
 async def unknown(call: Call) -> None:
     """Anything we do not understand in a private chat gets a pointer to /help."""
-    await call.reply(call.t("unknown"))
+    await call.refuse(call.t("unknown"))
 
 
 async def stale_button(call: Call) -> None:
     """A button no version of this bot answers (or an old one's): say so, change nothing."""
-    await call.reply(call.t("error.stale_button"))
+    await call.refuse(call.t("error.stale_button"))
 
 
 async def bot_added(core: Core, chat: Address) -> None:

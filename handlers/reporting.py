@@ -420,7 +420,7 @@ async def step(call: Call, found: drafts.Open) -> None:
         draft.note = incoming.text
         await _confirm(call, draft)
     else:
-        await call.reply(call.t("report.unexpected"))
+        await call.refuse(call.t("report.unexpected"))
 
 
 def _saved_text(call: Call, done: reporting.Submitted) -> Html:

@@ -249,7 +249,7 @@ async def notify(call: Call, recipients: list[Recipient], make: Callable[[Texts]
     for person in recipients:
         t = texts(person.language or call.core.default_language)
         try:
-            await call.send(person.address, Text(make(t)))
+            await call.send(person.address, Text(make(t)), t)
         except Undeliverable as exc:
             log.warning("could not tell %s about a review: %s", person.address, exc.detail)
             continue
@@ -437,7 +437,7 @@ async def step(call: Call, found: drafts.Open) -> None:
         draft.reason = typed
         await _confirm(call, draft)
     else:
-        await call.reply(call.t("review.unexpected"))
+        await call.refuse(call.t("review.unexpected"))
 
 
 def explain_notice(t: Texts, done: review.Explained) -> Html:

@@ -188,6 +188,8 @@ class User(Base):
     full_name: Mapped[str] = mapped_column(String(255))
     username: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(8))
+    # Where scheduled messages go (/kenh): a channel name, or None for the one used last.
+    channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -225,6 +227,17 @@ class Draft(Base):
     step: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Menu(Base):
+    """The numbered choices last shown in a chat of a channel without buttons (Zalo, the
+    console): typing "2" presses the second. In the database, so any worker reads it."""
+
+    __tablename__ = "menus"
+
+    chat: Mapped[str] = mapped_column(String(120), primary_key=True)  # an address
+    options: Mapped[list[str]] = mapped_column(JSON())  # each choice's data, in the order shown
     expires_at: Mapped[datetime]
 
 

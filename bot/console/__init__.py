@@ -2,8 +2,9 @@
 
 It proves the core needs no chat platform, and lets a secretariat rehearse its cluster file
 (reports, the reminders that would fire, the board, the export) before inviting anyone.
-Choices are numbered lines, answered by typing the number; pictures and workbooks are
-saved as files and their paths printed. No token, no network.
+It has no buttons: the core numbers the choices and remembers them for the chat, as it does
+for Zalo, so typing "2" presses the second. Pictures and workbooks are saved as files and
+their paths printed. No token, no network.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import TextIO
 
 from handlers.channel import Pace, Rejected
 from handlers.i18n import to_plain
-from handlers.io import Attachment, Choice, Document, Outgoing, Picture, Text
+from handlers.io import Attachment, Document, Outgoing, Picture, Text
 from services.addresses import Address
 
 CHANNEL = "console"
 
 
 class ConsoleChannel:
-    """Prints what the bot sends; remembers the last choices so "2" presses the second."""
+    """Prints what the bot sends."""
 
     name = CHANNEL
     buttons = False
@@ -33,7 +34,6 @@ class ConsoleChannel:
     def __init__(self, out: TextIO, files: Path) -> None:
         self.out = out
         self.files = files
-        self.options: list[Choice] = []
         self._saved = 0
 
     def is_group(self, chat: Address) -> bool:
@@ -54,13 +54,8 @@ class ConsoleChannel:
     async def send(self, chat: Address, message: Outgoing, *, batch: bool = False) -> None:
         head = "" if chat.id == "me" else f"[→ {chat.id}] "
         if isinstance(message, Text):
-            lines = [head + to_plain(message.body)]
-            numbered = [c for row in message.choices for c in row]
-            for number, option in enumerate(numbered, start=1):
-                lines.append(f"  [{number}] {option.label}")
-            if numbered and chat.id == "me":
-                self.options = numbered
-            self._print("\n".join(lines))
+            # The core has numbered any choices already (this channel has no buttons).
+            self._print(head + to_plain(message.body))
         elif isinstance(message, Document):
             path = self._save(message.filename, message.content)
             self._print(f"{head}📄 {path}\n{to_plain(message.caption)}")
@@ -74,9 +69,3 @@ class ConsoleChannel:
             await asyncio.to_thread(shutil.copyfile, source, target)
         except OSError as exc:
             raise Rejected(f"cannot read {source}: {exc}") from exc
-
-    def pressed(self, typed: str) -> str | None:
-        """The data of the choice a typed number names, if it names one."""
-        if typed.isdigit() and 1 <= int(typed) <= len(self.options):
-            return self.options[int(typed) - 1].data
-        return None

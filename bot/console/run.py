@@ -176,14 +176,8 @@ async def _session(
             stdout.write(t.text("try.moved", now=t.datetime(clock(), settings.app.tz)) + "\n\n")
             await delivery.run_tick(core)
             continue
-        pressed = console.pressed(typed)
         incoming = Incoming(
-            sender=ME,
-            chat=ME,
-            private=True,
-            full_name=person.full_name,
-            text="" if pressed else typed,
-            button=pressed,
+            sender=ME, chat=ME, private=True, full_name=person.full_name, text=typed
         )
         await handle(core, incoming)
         await delivery.settle(core)
