@@ -46,6 +46,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),
     Command("whoami"),
     Command("lang"),
+    Command("channel", vi="kenh"),
+    Command("link", vi="lienket"),
     Command("linkgroup", Permission.LINK_GROUP, private=False, group=True),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import accounts
 from handlers.commands import commands_for
 from handlers.core import Call, Core, Router
 from handlers.i18n import Html, Texts, texts
@@ -9,6 +10,8 @@ from handlers.io import Choice, Text, choices
 from services import onboarding
 from services.access import Actor, Seat
 from services.addresses import Address
+from services.identities import CODE_RE
+from services.invites import TOKEN_RE
 
 
 def role_label(t: Texts, seat: Seat | None, actor: Actor) -> str:
@@ -122,7 +125,18 @@ async def linkgroup(call: Call) -> None:
 
 
 async def unknown(call: Call) -> None:
-    """Anything we do not understand in a private chat gets a pointer to /help."""
+    """Anything we do not understand in a private chat gets a pointer to /help; but an
+    invitation token or a link code typed on its own is taken as what it is (on Zalo there
+    are no start links: people paste the token)."""
+    typed = call.incoming.text.strip()
+    if typed and not call.incoming.attachments:
+        if TOKEN_RE.fullmatch(typed):
+            call.args = [typed]
+            await start(call)
+            return
+        if CODE_RE.fullmatch(typed):
+            await accounts.link_with(call, typed)
+            return
     await call.refuse(call.t("unknown"))
 
 

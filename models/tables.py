@@ -230,6 +230,19 @@ class Draft(Base):
     expires_at: Mapped[datetime]
 
 
+class LinkCode(Base):
+    """A short-lived code that attaches another channel's account to a person (/lienket):
+    asked for on one channel, sent from the other. Only its hash is kept, as for invites."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class Menu(Base):
     """The numbered choices last shown in a chat of a channel without buttons (Zalo, the
     console): typing "2" presses the second. In the database, so any worker reads it."""

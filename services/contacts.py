@@ -1,17 +1,40 @@
-"""Where a person is reached: one reachable channel identity per person, the one they used
-last. Reminders, review notices and hand-over messages all ask here, so "which channel
-gets the message" is decided once."""
+"""Where a person is reached: one reachable channel identity per person — the channel they
+chose (/kenh) if it still reaches them, else the one they used last. Reminders, review
+notices, hand-over messages and /kenh itself all ask here, so "which channel gets the
+message" is decided once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Identity, Officer, User
 from services.addresses import Address
+
+
+@dataclass(frozen=True)
+class Account:
+    """One of a person's channel accounts, as far as reaching them goes."""
+
+    address: Address
+    reachable: bool
+    last_seen_at: datetime
+
+
+def reach(accounts: Iterable[Account], chosen: str | None) -> Address | None:
+    """The address a person's messages go to: on the chosen channel if that account is
+    reachable, else the reachable account used last; None when nothing reaches them."""
+    reachable = sorted(
+        (a for a in accounts if a.reachable), key=lambda a: a.last_seen_at, reverse=True
+    )
+    for account in reachable:
+        if account.address.channel == chosen:
+            return account.address
+    return reachable[0].address if reachable else None
 
 
 @dataclass(frozen=True)
@@ -29,7 +52,7 @@ async def officer_contacts(
     session: AsyncSession, cluster_id: int, unit_ids: Sequence[int] | None = None
 ) -> list[Contact]:
     """The active officers of a cluster (or of some of its units) that can be reached,
-    each once per unit, through the identity they used last; in the order they joined."""
+    each once per unit, at the address `reach` picks; in the order they joined."""
     query = (
         select(Officer.unit_id, User, Identity)
         .join(User, Officer.user_id == User.id)
@@ -39,24 +62,23 @@ async def officer_contacts(
             Officer.active.is_(True),
             Identity.reachable.is_(True),
         )
-        # The newest identity first within a person: the first one seen is kept.
-        .order_by(Officer.joined_at, User.id, Identity.last_seen_at.desc(), Identity.id.desc())
+        .order_by(Officer.joined_at, User.id, Identity.id)
     )
     if unit_ids is not None:
         query = query.where(Officer.unit_id.in_(list(unit_ids)))
-    seen: set[tuple[int, int]] = set()
-    out: list[Contact] = []
+    people: dict[tuple[int, int], tuple[User, list[Account]]] = {}
     for unit_id, user, identity in await session.execute(query):
-        if (unit_id, user.id) in seen:
-            continue
-        seen.add((unit_id, user.id))
-        out.append(
-            Contact(
-                unit_id,
-                user.id,
+        _, found = people.setdefault((unit_id, user.id), (user, []))
+        found.append(
+            Account(
                 Address(identity.channel, identity.external_id),
-                user.language,
-                user.full_name,
+                identity.reachable,
+                identity.last_seen_at,
             )
         )
+    out: list[Contact] = []
+    for (unit_id, _), (user, found) in people.items():  # dicts keep the joining order
+        address = reach(found, user.channel)
+        if address is not None:
+            out.append(Contact(unit_id, user.id, address, user.language, user.full_name))
     return out

@@ -1,4 +1,5 @@
-"""numbered menus for channels without buttons; the channel a person chose for reminders
+"""numbered menus for channels without buttons; the channel a person chose for reminders;
+codes that link a second channel's account to a person
 
 Revision ID: 0005
 Revises: 0004
@@ -28,6 +29,18 @@ def upgrade() -> None:
         sa.Column("expires_at", models.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("chat", name=op.f("pk_menus")),
     )
+    op.create_table(
+        "link_codes",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_link_codes_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_link_codes")),
+    )
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("channel", sa.String(length=16), nullable=True))
 
@@ -35,4 +48,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.drop_column("channel")
+    op.drop_table("link_codes")
     op.drop_table("menus")
