@@ -57,7 +57,14 @@ class Limits:
 
 class BoardSender(Protocol):
     async def __call__(
-        self, core: Core, session: Session, cluster_id: int, to: Address, now: datetime, /
+        self,
+        core: Core,
+        session: Session,
+        cluster_id: int,
+        to: Address,
+        now: datetime,
+        since: datetime | None = None,
+        /,
     ) -> None: ...
 
 
@@ -190,7 +197,9 @@ async def _send(rt: Runtime, item: Due, now: datetime) -> None:
     core = rt.core
     if item.kind is Kind.LEADERBOARD:
         async with core.session_factory()() as session:
-            await rt.board()(core, session, item.cluster_id, item.address, now)
+            # To officers one by one (no group): all measured against the week before.
+            since = None if item.to_group else item.due_at
+            await rt.board()(core, session, item.cluster_id, item.address, now, since)
         return
     if item.kind is Kind.PERIOD_SUMMARY:
         assert item.period is not None

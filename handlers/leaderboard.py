@@ -193,11 +193,17 @@ async def send_rendered(
 
 
 async def send_board(
-    core: Core, session: Session, cluster_id: int, to: Address, now: datetime
+    core: Core,
+    session: Session,
+    cluster_id: int,
+    to: Address,
+    now: datetime,
+    since: datetime | None = None,
 ) -> None:
     """Post a cluster's board (table and chart) to a chat and keep it: the next board shows
-    who moved since this one. Used by the scheduled post and by /bxh in the group."""
-    board = await leaderboard.cluster_board(session, cluster_id, now)
+    who moved since this one. Used by the scheduled post and by /bxh in the group; `since`
+    for a round sent to officers one by one (movement against the post before the round)."""
+    board = await leaderboard.cluster_board(session, cluster_id, now, since=since)
     await send_rendered(core, to, texts(board.language), board, batch=True)
     await leaderboard.record_post(session, board, to, now, actor="system")
 

@@ -106,6 +106,10 @@ class LeaderboardRule(_Spec):
     enabled: bool = True
     weekday: str = "monday"
     at: str = "08:00"
+    # A cluster with no group chat: "zalo" sends the weekly board privately to each officer
+    # reached on Zalo (where bots have no groups yet), "officers" to every officer on any
+    # channel, "nobody" skips it.
+    without_group: Literal["zalo", "officers", "nobody"] = "zalo"
 
     _time = field_validator("at")(classmethod(lambda cls, v: _clock(v)))
 

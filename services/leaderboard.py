@@ -58,12 +58,20 @@ async def working_year(session: AsyncSession, cluster: Cluster, year: int | None
 
 
 async def cluster_board(
-    session: AsyncSession, cluster_id: int, now: datetime, year: int | None = None
+    session: AsyncSession,
+    cluster_id: int,
+    now: datetime,
+    year: int | None = None,
+    *,
+    since: datetime | None = None,
 ) -> Board:
-    """A cluster's board for a year (default: its working year); no rights checked."""
+    """A cluster's board for a year (default: its working year); no rights checked.
+    `since`: movement against the last board posted before it (a private round of boards
+    all measure against the same earlier post, not against each other)."""
     cluster = await session.get_one(Cluster, cluster_id)
     cluster_year = await working_year(session, cluster, year)
-    return (await boards(session, cluster_year.year, [cluster.id], now))[cluster.id]
+    found = await boards(session, cluster_year.year, [cluster.id], now, since=since)
+    return found[cluster.id]
 
 
 async def board_by_code(

@@ -564,9 +564,12 @@ def build_board(
 
 
 async def last_posts(
-    session: AsyncSession, year: int, cluster_ids: Sequence[int] | None
+    session: AsyncSession,
+    year: int,
+    cluster_ids: Sequence[int] | None,
+    before: datetime | None = None,
 ) -> dict[int, LeaderboardPost]:
-    """The newest posted board of each cluster's year."""
+    """The newest posted board of each cluster's year (posted before `before`, if given)."""
     rn = (
         func.row_number()
         .over(
@@ -576,6 +579,8 @@ async def last_posts(
         .label("rn")
     )
     inner = select(LeaderboardPost.id, rn).where(LeaderboardPost.year == year)
+    if before is not None:
+        inner = inner.where(LeaderboardPost.posted_at < before)
     if cluster_ids is not None:
         inner = inner.where(LeaderboardPost.cluster_id.in_(cluster_ids))
     sub = inner.subquery()
@@ -586,11 +591,17 @@ async def last_posts(
 
 
 async def boards(
-    session: AsyncSession, year: int, cluster_ids: Sequence[int] | None, now: datetime
+    session: AsyncSession,
+    year: int,
+    cluster_ids: Sequence[int] | None,
+    now: datetime,
+    *,
+    since: datetime | None = None,
 ) -> dict[int, Board]:
-    """The leaderboards of many clusters (all when None) for one year, in a few queries."""
+    """The leaderboards of many clusters (all when None) for one year, in a few queries;
+    movement against the last board posted (before `since`, when given)."""
     data = await load_years(session, year, cluster_ids, detail=False)
-    posts = await last_posts(session, year, cluster_ids)
+    posts = await last_posts(session, year, cluster_ids, since)
     out = {}
     for cluster_id, year_data in data.items():
         post = posts.get(cluster_id)

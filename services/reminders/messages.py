@@ -81,7 +81,9 @@ class Due:
 
     @property
     def to_group(self) -> bool:
-        return self.kind in (Kind.GROUP_MISSING, Kind.NUDGE_GROUP, Kind.LEADERBOARD)
+        # The weekly board goes to each officer privately when the cluster has no group.
+        group_kind = self.kind in (Kind.GROUP_MISSING, Kind.NUDGE_GROUP, Kind.LEADERBOARD)
+        return group_kind and self.user_id is None
 
 
 def dedup_key(rule: str, period_id: int | None, unit_id: int | None, recipient: str) -> str:

@@ -123,33 +123,61 @@ async def plan(
             target = found.due if state == "due" else found.expired
             target.extend(await _messages(reader, where, slot, period))
     for cluster in clusters.values():
-        if cluster.group_address is None:
-            continue
         year_row = await current_year(session, cluster.id)
         if year_row is None or year_row.status is not YearStatus.OPEN:
             continue
+        rule = BoardRule.of(year_settings(year_row).leaderboard)
+        if cluster.group_address is None and rule.without_group == "nobody":
+            continue
         tz = ZoneInfo(cluster.timezone)
         today = now.astimezone(tz).date()
-        for slot in board_slots(
-            BoardRule.of(year_settings(year_row).leaderboard), today, tz, hours
-        ):
+        for slot in board_slots(rule, today, tz, hours):
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
             if slot.due_at.date() < date(year_row.year, 1, 1):
                 continue
             where = Where(cluster, tz, 0)
-            item = due_item(
+            items = await _board_items(reader, where, slot, year_row.year, rule.without_group)
+            (found.due if state == "due" else found.expired).extend(items)
+    found.due = await new_only(session, found.due)
+    found.expired = await new_only(session, found.expired)
+    return found
+
+
+async def _board_items(
+    reader: Reader, where: Where, slot: Slot, year: int, without_group: str
+) -> list[Due]:
+    """The weekly board: to the cluster's group, or, when it has none, privately to the
+    year's reachable officers — those reached on Zalo ("zalo") or all ("officers")."""
+    cluster = where.cluster
+    if cluster.group_address is not None:
+        return [
+            due_item(
                 where,
                 slot,
                 address=Address.parse(cluster.group_address),
                 recipient=group_recipient(cluster.id),
                 language=cluster.language,
             )
-            (found.due if state == "due" else found.expired).append(item)
-    found.due = await new_only(session, found.due)
-    found.expired = await new_only(session, found.expired)
-    return found
+        ]
+    out = []
+    for unit_id in await reader.units_in(cluster.id, year, tuple(Role)):
+        for r in await reader.officers(cluster.id, unit_id):
+            if without_group == "zalo" and r.address.channel != "zalo":
+                continue
+            out.append(
+                due_item(
+                    where,
+                    slot,
+                    address=r.address,
+                    recipient=str(r.address),
+                    language=r.language,
+                    unit_id=unit_id,
+                    user_id=r.user_id,
+                )
+            )
+    return out
 
 
 async def mark_unreachable(session: AsyncSession, address: Address, now: datetime) -> list[Due]:

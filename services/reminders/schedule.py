@@ -59,6 +59,7 @@ class BoardRule:
     enabled: bool
     weekday: int  # 0 = Monday
     at: time
+    without_group: str = "zalo"  # cluster_file.LeaderboardRule.without_group
 
     @classmethod
     def of(cls, rule: LeaderboardRule) -> BoardRule:
@@ -66,6 +67,7 @@ class BoardRule:
             enabled=rule.enabled,
             weekday=WEEKDAYS.index(rule.weekday),
             at=time.fromisoformat(rule.at),
+            without_group=rule.without_group,
         )
 
 

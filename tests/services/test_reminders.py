@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.db import session_factory
-from models.tables import AuditEntry, Identity, ReminderLog
+from models.tables import AuditEntry, Cluster, ClusterYear, Identity, ReminderLog
 from services import onboarding, reminders
 from services.access import Actor
 from services.addresses import Address
@@ -284,3 +284,57 @@ async def test_a_closed_year_is_never_chased(session: AsyncSession, cum6: dict[s
     await session.execute(update(ClusterYear).values(status=YearStatus.CLOSED))
     await session.commit()
     assert (await reminders.plan(session, local(2024, 6, 28))).due == []
+
+
+async def test_without_a_group_the_weekly_board_goes_to_each_officer_privately(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await session.execute(update(Cluster).values(group_address=None))
+    await _without_group("officers", session)
+
+    plan = await reminders.plan(session, local(2024, 7, 8))  # Monday 08:30
+    boards = [
+        d for d in plan.due if d.kind is Kind.LEADERBOARD and d.cluster_name.startswith("Cụm")
+    ]
+
+    assert {d.address for d in boards} == {tg(CHAIR), tg(VICE), tg(BDINH), tg(BDINH2), tg(PYEN)}
+    assert len({d.key for d in boards}) == 5 and not any(d.to_group for d in boards)
+    assert await send_all(session, boards, local(2024, 7, 8)) == 5
+    again = await reminders.plan(session, local(2024, 7, 8, 9))
+    assert not [d for d in again.due if d.kind is Kind.LEADERBOARD and d.address == tg(PYEN)]
+
+
+async def test_a_cluster_may_send_no_board_when_it_has_no_group(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await session.execute(update(Cluster).values(group_address=None))
+    await _without_group("nobody", session)
+
+    plan = await reminders.plan(session, local(2024, 7, 8))
+
+    assert not [d for d in plan.due if d.kind is Kind.LEADERBOARD]
+
+
+async def test_by_default_only_officers_on_zalo_get_the_board_when_there_is_no_group(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    await session.execute(update(Cluster).values(group_address=None))
+    zalo = Address("zalo", "z-pyen")
+    await session.execute(
+        update(Identity)
+        .where(Identity.external_id == str(PYEN))
+        .values(channel="zalo", external_id="z-pyen")
+    )
+    await session.commit()
+
+    plan = await reminders.plan(session, local(2024, 7, 8))
+
+    boards = [d for d in plan.due if d.kind is Kind.LEADERBOARD]
+    assert [d.address for d in boards] == [zalo]
+
+
+async def _without_group(value: str, session: AsyncSession) -> None:
+    for row in await session.scalars(select(ClusterYear)):
+        board = {**row.settings.get("leaderboard", {}), "without_group": value}
+        row.settings = {**row.settings, "leaderboard": board}
+    await session.commit()

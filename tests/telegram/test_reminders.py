@@ -72,7 +72,13 @@ class Digests:
     summaries: list[tuple[int, int, int]] = field(default_factory=list)
 
     async def board(
-        self, core: Core, session: Session, cluster_id: int, to: Address, now: datetime
+        self,
+        core: Core,
+        session: Session,
+        cluster_id: int,
+        to: Address,
+        now: datetime,
+        since: datetime | None = None,
     ) -> None:
         self.boards.append((cluster_id, int(to.id)))
         await core.channels.send(to, Text(Html("BOARD")), batch=True)
