@@ -103,7 +103,7 @@ def try_(
 ) -> None:
     """Thử bot trong cửa sổ dòng lệnh, không cần mạng. Chat with the bot in the terminal."""
     settings = _settings()
-    setup_logging("WARNING", settings.telegram.token)
+    setup_logging("WARNING", settings.telegram.token, settings.zalo.token)
     from bot.console.run import main, parse_moment  # imports the whole core: only when asked
 
     if at is not None:
@@ -130,7 +130,7 @@ def run(
 ) -> None:
     """Chạy bot (polling, hoặc webhook với --webhook). Start the bot."""
     settings = _settings()
-    setup_logging(settings.app.log_level, settings.telegram.token)
+    setup_logging(settings.app.log_level, settings.telegram.token, settings.zalo.token)
     t = texts(settings.app.language)
     if settings.telegram.token is None:
         typer.echo(t.plain("cli.no_token"), err=True)

@@ -1,5 +1,5 @@
-"""Logging set-up. Bot API URLs contain the token, so httpx stays at WARNING and every
-record is scrubbed of the token as a second line of defence."""
+"""Logging set-up. Bot API URLs contain the token (Telegram's and Zalo's alike), so httpx
+stays at WARNING and every record is scrubbed of every token as a second line of defence."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ class RedactToken(logging.Filter):
         return True
 
 
-def setup_logging(level: str, token: SecretStr | None) -> None:
+def setup_logging(level: str, *tokens: SecretStr | None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    if token is not None:
-        handler.addFilter(RedactToken(token.get_secret_value()))
+    for token in tokens:
+        if token is not None:
+            handler.addFilter(RedactToken(token.get_secret_value()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

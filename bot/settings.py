@@ -1,7 +1,8 @@
 """Settings: one TOML file, every key overridable by a THIDUA_… environment variable.
 
-The token is only ever read from the environment (THIDUA_TELEGRAM__TOKEN) and held as a
-SecretStr, so it never lands in a committed file or a log line.
+The tokens are only ever read from the environment (THIDUA_TELEGRAM__TOKEN,
+THIDUA_ZALO__TOKEN) and held as SecretStr, so they never land in a committed file or a
+log line.
 """
 
 from __future__ import annotations
@@ -109,6 +110,70 @@ class TelegramSettings(_Section):
         return value
 
 
+class ZaloSettings(_Section):
+    """The Zalo Bot Platform channel (docs/zalo.md). Served when the token is set."""
+
+    token: SecretStr | None = None
+    # The Bot API base; tests point it at the stand-in server (tests/zalo/standin.py).
+    base_url: str = "https://bot-api.zaloplatforms.com"
+    # What officers search for in Zalo, and the bot's zalo.me link (for the invitation's QR).
+    bot_name: str = ""
+    bot_link: str = ""
+    # Webhook: the public HTTPS URL Zalo posts to; without it the bot long-polls getUpdates.
+    webhook_url: str = ""
+    webhook_path: str = "/zalo"
+    # Sent back by Zalo in X-Bot-Api-Secret-Token (8-256 characters); environment only.
+    webhook_secret: SecretStr | None = None
+    # Where Zalo fetches the pictures and files we send (charts, workbooks): the public
+    # origin of our HTTP server; default: the webhook URL's origin.
+    public_url: str = ""
+    # Our HTTP server (media, and the webhook when Telegram's webhook server does not run).
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8444, ge=1, le=65535)
+    media_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Zalo publishes no rate limits: our own, conservative; a 429 still pauses the batch.
+    per_second: float = Field(default=10.0, gt=0, le=100)
+    private_gap: float = Field(default=1.0, ge=0, le=60)
+    poll_timeout: int = Field(default=30, ge=1, le=120)
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("does not look like a Zalo bot token (<bot_id>:<secret>)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8-256 characters (Zalo's rule for secret_token)")
+        return value
+
+    @field_validator("webhook_url", "public_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("must be an https:// URL (Zalo fetches and posts over HTTPS)")
+        return value.rstrip("/")
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/healthz", "/media"):
+            raise ValueError("must start with / and must not be /healthz or /media")
+        return value
+
+    def media_base(self) -> str:
+        """The public origin media URLs start with."""
+        if self.public_url:
+            return self.public_url
+        if self.webhook_url:
+            scheme, rest = self.webhook_url.split("://", 1)
+            return f"{scheme}://{rest.split('/', 1)[0]}"
+        return f"http://{self.listen}:{self.port}"
+
+
 class AppSettings(_Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     language: str = "vi"
@@ -172,6 +237,7 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    zalo: ZaloSettings = Field(default_factory=ZaloSettings)
     app: AppSettings = Field(default_factory=AppSettings)
 
     @classmethod

@@ -172,3 +172,17 @@ def test_setup_logging_output_has_no_token(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "INFO telegram.ext.Updater: polling bot<token>" in err
     assert TOKEN not in err
+
+
+def test_both_channels_tokens_are_scrubbed(capsys: pytest.CaptureFixture[str]) -> None:
+    zalo = "7788990011:ZaloSecretPart_abc-XYZ"
+    with _preserved_logging():
+        setup_logging("INFO", SecretStr(TOKEN), None, SecretStr(zalo))
+        logging.getLogger("bot.zalo").info(
+            "GET https://bot-api.zaloplatforms.com/bot%s/getMe", zalo
+        )
+        logging.getLogger("telegram").info("polling bot%s", TOKEN)
+
+    err = capsys.readouterr().err
+    assert "zaloplatforms.com/bot<token>/getMe" in err and "polling bot<token>" in err
+    assert zalo not in err and TOKEN not in err

@@ -191,6 +191,46 @@ def test_a_token_without_a_colon_is_refused_without_echoing_it(
     assert "\n" not in message
 
 
+def test_the_zalo_token_comes_from_the_environment_and_is_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THIDUA_ZALO__TOKEN", "1234:zalo-secret")
+    assert load_settings().zalo.token == SecretStr("1234:zalo-secret")
+
+    monkeypatch.setenv("THIDUA_ZALO__TOKEN", "nocolonzalosecret")
+    message = _error()
+    assert "zalo.token" in message and "nocolonzalosecret" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("webhook_secret", "short", "8-256 characters"),
+        ("webhook_url", "http://bot.example.vn/zalo", "https://"),
+        ("webhook_path", "/media", "/media"),
+        ("per_second", "0", "greater than 0"),
+    ],
+)
+def test_bad_zalo_settings_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(f"THIDUA_ZALO__{key.upper()}", value)
+
+    message = _error()
+
+    assert f"zalo.{key}" in message and expected in message
+
+
+def test_media_links_start_at_the_public_url_else_the_webhook_origin() -> None:
+    assert load_settings().zalo.media_base() == "http://127.0.0.1:8444"
+    hooked = load_settings(zalo={"webhook_url": "https://bot.stc.gov.vn/zalo"})
+    assert hooked.zalo.media_base() == "https://bot.stc.gov.vn"
+    public = load_settings(
+        zalo={"webhook_url": "https://a.vn/zalo", "public_url": "https://media.stc.gov.vn/"}
+    )
+    assert public.zalo.media_base() == "https://media.stc.gov.vn"
+
+
 # --- bad files and values: one line naming the key -----------------------------------------
 
 
