@@ -245,12 +245,17 @@ def invite(
     ] = None,
     days: Annotated[int | None, typer.Option(help="Days the link stays valid")] = None,
     uses: Annotated[int | None, typer.Option(help="Officers who may join with one link")] = None,
+    qr_dir: Annotated[
+        Path, typer.Option(help="Where the QR code of the bot's Zalo link is written")
+    ] = Path("."),
 ) -> None:
-    """In link mời cho từng đơn vị. Print an invitation link per unit."""
+    """In link mời cho từng đơn vị (Telegram, Zalo). Print an invitation per unit."""
     settings = _settings()
     t = texts(settings.app.language)
+    zalo = settings.zalo
+    on_zalo = zalo.token is not None or bool(zalo.bot_name)
     username = _bot_username(settings)
-    if not username:
+    if not username and not on_zalo:
         typer.echo(t.plain("cli.no_username"), err=True)
         raise typer.Exit(2)
     try:
@@ -268,19 +273,32 @@ def invite(
         )
     except DomainError as err:
         raise _fail(t, err) from None
+    if on_zalo and zalo.bot_link:
+        qr = zalo_qr(zalo.bot_link, qr_dir)
+        typer.echo(t.plain("cli.invite_zalo_qr", path=str(qr), link=zalo.bot_link))
     for item in issued:
-        typer.echo(
-            t.plain(
-                "cli.invite_line",
-                unit=item.unit_code,
-                name=item.unit_name,
-                link=deep_link(username, item.token),
-                expires=t.datetime(item.expires_at, settings.app.tz),
-                uses=t.plain("cli.invite_uses", item.max_uses, uses=item.max_uses)
-                if item.max_uses
-                else "",
-            )
+        lines = [f"{item.unit_code}  {item.unit_name}"]
+        if username:
+            lines.append(t.plain("cli.invite_telegram", link=deep_link(username, item.token)))
+        if on_zalo:
+            bot = zalo.bot_name or zalo.bot_link or "Zalo"
+            lines.append(t.plain("cli.invite_zalo", bot=bot, token=item.token))
+        uses_text = (
+            t.plain("cli.invite_uses", item.max_uses, uses=item.max_uses) if item.max_uses else ""
         )
+        expires = t.datetime(item.expires_at, settings.app.tz)
+        lines.append(t.plain("cli.invite_expires", expires=expires, uses=uses_text))
+        typer.echo("\n".join(lines))
+
+
+def zalo_qr(link: str, folder: Path) -> Path:
+    """The QR code of the bot's Zalo link, as a PNG to print on the invitation letter."""
+    import segno  # only the invite command needs it
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "zalo-bot-qr.png"
+    segno.make(link, error="m").save(str(path), scale=8, border=4)
+    return path
 
 
 @app.command("revoke-invites")

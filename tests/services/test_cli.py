@@ -95,6 +95,35 @@ def test_invite_prints_one_deep_link_per_unit_and_revoke_revokes_them(
     assert "Đã thu hồi 7 link mời" in revoked.output
 
 
+def test_invite_tells_zalo_officers_what_to_send_and_writes_the_bot_qr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("THIDUA_TELEGRAM__BOT_USERNAME", "thidua_bot")
+    monkeypatch.setenv("THIDUA_ZALO__BOT_NAME", "Thi Đua Cụm 6")
+    monkeypatch.setenv("THIDUA_ZALO__BOT_LINK", "https://zalo.me/1234567890")
+    runner.invoke(app, ["cluster", "import", CUM6])
+
+    result = runner.invoke(app, ["invite", "CUM6-STC", "STC-PYEN", "--qr-dir", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    [telegram] = re.findall(r"https://t\.me/thidua_bot\?start=([A-Za-z0-9_-]+)", result.output)
+    # The same invitation works on either channel.
+    assert f"Zalo: tìm bot “Thi Đua Cụm 6” trên Zalo, nhắn: /start {telegram}" in result.output
+    qr = tmp_path / "zalo-bot-qr.png"
+    assert str(qr) in result.output
+    assert qr.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and qr.stat().st_size > 200
+
+
+def test_invite_for_zalo_alone_needs_no_telegram_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THIDUA_ZALO__BOT_NAME", "Thi Đua Cụm 6")
+    runner.invoke(app, ["cluster", "import", CUM6])
+
+    result = runner.invoke(app, ["invite", "CUM6-STC", "STC-PYEN"])
+
+    assert result.exit_code == 0, result.output
+    assert "t.me" not in result.output and "nhắn: /start " in result.output
+
+
 def test_invite_for_an_unknown_unit_says_so() -> None:
     runner.invoke(app, ["cluster", "import", CUM6])
 
