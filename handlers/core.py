@@ -188,6 +188,7 @@ class Router:
     steps: dict[str, Step] = field(default_factory=dict)
     unknown: Handler | None = None
     stale_button: Handler | None = None
+    unsupported: Handler | None = None
 
     def command(self, names: list[str] | str, handler: Handler) -> None:
         for name in [names] if isinstance(names, str) else names:
@@ -224,6 +225,10 @@ def error_text(t: Texts, err: DomainError) -> Html:
 async def _route(call: Call) -> None:
     router = call.core.router
     incoming = call.incoming
+    if incoming.unsupported:
+        if incoming.private and router.unsupported is not None:
+            await router.unsupported(call)
+        return
     if incoming.button is not None:
         handler = router.buttons.get(button_head(incoming.button)) or router.stale_button
         if handler is not None:
@@ -283,3 +288,17 @@ async def handle(core: Core, incoming: Incoming) -> None:
         # The unit of work ends here: what the services committed is kept, and so is what
         # sending added (a button-less chat's menu).
         await session.commit()
+
+
+async def answer(core: Core, incoming: Incoming) -> None:
+    """`handle`, for a channel adapter without an error handler of its own (PTB has one):
+    an unexpected failure is logged and the person told, never silence."""
+    try:
+        await handle(core, incoming)
+    except Exception:
+        log.exception("unhandled error while handling an update from %s", incoming.sender)
+        t = texts(core.default_language)
+        try:
+            await core.channels.send(incoming.chat, Text(t("error.internal")))
+        except Exception as exc:  # the channel itself is failing: the log says it all
+            log.warning("could not tell %s about the error: %r", incoming.chat, exc)

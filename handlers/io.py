@@ -38,6 +38,9 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     button: str | None = None  # the data of the choice pressed
     update_id: str | None = None
+    # Something the bot cannot read (a sticker, content the platform withholds): answered
+    # with what it can read instead of silence.
+    unsupported: bool = False
 
     @property
     def channel(self) -> str:

@@ -140,6 +140,11 @@ async def unknown(call: Call) -> None:
     await call.refuse(call.t("unknown"))
 
 
+async def unsupported(call: Call) -> None:
+    """A sticker, or content the platform does not pass on: say what the bot can read."""
+    await call.refuse(call.t("unsupported"))
+
+
 async def stale_button(call: Call) -> None:
     """A button no version of this bot answers (or an old one's): say so, change nothing."""
     await call.refuse(call.t("error.stale_button"))
@@ -167,3 +172,4 @@ def register(router: Router) -> None:
     router.command("linkgroup", linkgroup)
     router.unknown = unknown
     router.stale_button = stale_button
+    router.unsupported = unsupported

@@ -3,12 +3,14 @@ worker takes the next step; buttons are routed by their data, stale ones say so.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
-from handlers.core import handle
+from handlers.core import Call, answer, handle
 from handlers.io import Attachment
 from models.db import create_engine, session_factory
 from models.tables import Draft, EvidenceFile, Report
@@ -147,3 +149,26 @@ async def test_cancel_ends_the_flow_and_a_file_without_a_flow_gets_an_answer(
         await handle(core, said("", attachments=(PDF,)))
         assert "Gõ /help" in channel.last()
     assert await count(seeded, Report) == 0
+
+
+async def test_what_the_bot_cannot_read_gets_an_answer_saying_what_it_can(
+    open_core: Opener, channel: RecordingChannel
+) -> None:
+    async with open_core() as core:
+        await handle(core, replace(said(""), unsupported=True))
+
+    assert "chỉ đọc được tin nhắn chữ và ảnh" in channel.last()
+
+
+async def test_an_unexpected_failure_is_told_to_the_person_not_swallowed(
+    open_core: Opener, channel: RecordingChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(call: Call) -> None:
+        raise RuntimeError("a bug")
+
+    async with open_core() as core:
+        core.router.commands["help"] = broken
+        await answer(core, said("/help"))
+
+    assert "Có lỗi xảy ra" in channel.last()
+    assert "a bug" in caplog.text
