@@ -132,16 +132,27 @@ def run(
     settings = _settings()
     setup_logging(settings.app.log_level, settings.telegram.token, settings.zalo.token)
     t = texts(settings.app.language)
-    if settings.telegram.token is None:
+    if settings.telegram.token is None and settings.zalo.token is None:
         typer.echo(t.plain("cli.no_token"), err=True)
         raise typer.Exit(2)
     options = (webhook_url, listen, port, url_path)
     if not webhook and any(o is not None for o in options):
         typer.echo(t.plain("ops.webhook_options_alone"), err=True)
         raise typer.Exit(2)
+    if settings.telegram.token is None:
+        # Zalo alone: its webhook (or long polling) is set by the zalo.* settings.
+        if webhook:
+            typer.echo(t.plain("ops.webhook_needs_telegram"), err=True)
+            raise typer.Exit(2)
+        from bot.zalo_service import run_zalo
+
+        _check_zalo(settings, t)
+        run_zalo(settings)
+        return
     if webhook:
         _run_webhook(settings, t, url=webhook_url, listen=listen, port=port, path=url_path)
         return
+    _check_zalo(settings, t)
     from bot.telegram.app import run_polling  # heavy import, only when running
 
     run_polling(settings)
@@ -397,7 +408,27 @@ def _run_webhook(
     except SettingsError as exc:
         typer.echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
         raise typer.Exit(2) from None
-    asyncio.run(serve(build_application(settings), config))
+    _check_zalo(settings, t)
+    from bot.zalo_service import ZaloService
+
+    zalo = ZaloService(settings) if settings.zalo.token is not None else None
+    routes = zalo.routes() if zalo is not None else None
+    # Zalo's webhook and media ride on this server: it is the one the proxy reaches.
+    app_ = build_application(settings, zalo=zalo, zalo_http=False)
+    asyncio.run(serve(app_, config, routes))
+
+
+def _check_zalo(settings: Settings, t: Texts) -> None:
+    """Zalo's settings checked before anything starts (when its token is set)."""
+    if settings.zalo.token is None:
+        return
+    from bot.zalo_service import ZaloService
+
+    try:
+        ZaloService.check(settings)
+    except SettingsError as exc:
+        typer.echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

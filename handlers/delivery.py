@@ -40,6 +40,11 @@ from services.uow import Session
 
 log = logging.getLogger(__name__)
 
+# The scheduler's job (one, with a fixed id, whatever the channels): every minute.
+JOB_ID = "reminders-tick"
+TICK_SECONDS = 60
+
+
 # Messages whose day ended while the bot was down are looked for at start-up, then hourly.
 CATCH_UP_SECONDS = 3600.0
 

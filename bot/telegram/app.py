@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 from bot.settings import Settings, SettingsError
 from bot.telegram.channel import TelegramChannel, on_error, on_update
 from bot.telegram.limits import JSONDict, Limiter
+from bot.zalo_service import ZaloService, make_core
 from handlers import delivery
 from handlers.commands import menu
 from handlers.core import Core, utc_now
@@ -44,8 +45,8 @@ Context = CallbackContext[ExtBot[JSONDict], dict[Any, Any], dict[Any, Any], Core
 ThiduaApp = Application[
     ExtBot[JSONDict], Context, dict[Any, Any], dict[Any, Any], Core, JobQueue[Context]
 ]
-JOB_ID = "reminders-tick"
-TICK_SECONDS = 60
+JOB_ID = delivery.JOB_ID
+TICK_SECONDS = delivery.TICK_SECONDS
 
 
 async def _tick(context: Context) -> None:
@@ -111,19 +112,16 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     clock: Callable[[], datetime] = utc_now,
+    zalo: ZaloService | None = None,
+    zalo_http: bool = True,
 ) -> ThiduaApp:
-    """The configured Application. Tests pass a recording `request` and a fake clock."""
+    """The configured Application. Tests pass a recording `request` and a fake clock.
+    `zalo`: the Zalo channel served from the same process, started and stopped with it
+    (`zalo_http`: on its own HTTP server, else its routes are on the webhook server)."""
     if settings.telegram.token is None:
         raise SettingsError("telegram.token: not set (THIDUA_TELEGRAM__TOKEN)")
     tz = settings.app.tz
-    core = Core(
-        admins=settings.app.admin_addresses(),
-        tz=tz,
-        default_language=settings.app.language,
-        storage_dir=settings.app.storage_dir,
-        bot_username=settings.telegram.bot_username,
-        clock=clock,
-    )
+    core = make_core(settings, clock)
     engine_holder: dict[str, Any] = {}
 
     async def post_init(app: ThiduaApp) -> None:
@@ -136,12 +134,16 @@ def build_application(
         if not app.bot_data.bot_username:
             app.bot_data.bot_username = app.bot.username
         await publish_menus(app)
+        if zalo is not None:
+            await zalo.start(app.bot_data, serve_http=zalo_http)
         log.info("bot @%s ready", app.bot.username)
 
     async def post_stop(app: ThiduaApp) -> None:
         # What is still queued in a batch stays unclaimed: the next start sends it.
         delivery.runtime(app.bot_data).stopping = True
         await delivery.settle(app.bot_data)
+        if zalo is not None:
+            await zalo.stop()
 
     async def post_shutdown(app: ThiduaApp) -> None:
         engine = engine_holder.pop("engine", None)
@@ -171,8 +173,10 @@ def build_application(
 
 
 def run_polling(settings: Settings) -> None:
-    """`thidua run`: long-poll Telegram until stopped."""
-    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    """`thidua run`: long-poll Telegram until stopped (and serve Zalo too when its token
+    is set)."""
+    zalo = ZaloService(settings) if settings.zalo.token is not None else None
+    build_application(settings, zalo=zalo).run_polling(allowed_updates=Update.ALL_TYPES)
 
 
 async def ask_username(settings: Settings) -> str:

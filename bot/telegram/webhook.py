@@ -108,9 +108,13 @@ class WebhookConfig:
 class WebhookServer:
     """The HTTP side of webhook mode: receives updates, answers health checks."""
 
-    def __init__(self, app: ThiduaApp, config: WebhookConfig) -> None:
+    def __init__(
+        self, app: ThiduaApp, config: WebhookConfig, extra_routes: list[Route] | None = None
+    ) -> None:
         self.app = app
         self.config = config
+        # Another channel's routes on the same server (Zalo's webhook and media files).
+        self.extra_routes = extra_routes or []
         self.stopping = False
         self._secret = config.secret.encode()
 
@@ -119,6 +123,7 @@ class WebhookServer:
             routes=[
                 Route(self.config.path, self.receive, methods=["POST"]),
                 Route("/healthz", self.health, methods=["GET"]),
+                *self.extra_routes,
             ]
         )
 
@@ -192,10 +197,12 @@ def _stop_signals(stop: asyncio.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-async def serve(app: ThiduaApp, config: WebhookConfig) -> None:
+async def serve(
+    app: ThiduaApp, config: WebhookConfig, extra_routes: list[Route] | None = None
+) -> None:
     """Start the Application, register the webhook, serve until SIGTERM/SIGINT, then finish
     every accepted update before shutting down (the order of PTB's run_webhook)."""
-    web = WebhookServer(app, config)
+    web = WebhookServer(app, config, extra_routes)
     server = uvicorn.Server(
         uvicorn.Config(
             web.asgi(),
