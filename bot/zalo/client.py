@@ -181,6 +181,8 @@ def parse_update(data: Any) -> ZaloUpdate:
         data = data["result"]
     if not isinstance(data, dict):
         raise ValueError("an update is a JSON object")
+    if not isinstance(data.get("event_name"), str) or not data["event_name"]:
+        raise ValueError("an update names its event (event_name)")
     try:
         return ZaloUpdate.model_validate(data)
     except ValidationError as exc:

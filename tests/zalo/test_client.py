@@ -244,6 +244,7 @@ def test_updates_parse_leniently() -> None:
     wrapped = parse_update({"ok": True, "result": {"event_name": "user.follow"}})
     assert wrapped.message is None
     bad: object
-    for bad in ([], "x", {"message": {"from": {}}}, {"ok": True, "result": None}):
+    malformed = {"event_name": "message.text.received", "message": {"from": {}}}
+    for bad in ([], "x", malformed, {"ok": True}, {"ok": True, "result": None}):
         with pytest.raises(ValueError):
             parse_update(bad)
