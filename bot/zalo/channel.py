@@ -5,8 +5,8 @@ What Zalo lacks, and what this does instead:
 
 - no buttons: `buttons = False`, so the core writes choices as numbered lines to answer by
   typing; should a Text still carry choices, they are appended as "1. label" lines;
-- no formatting we rely on: texts go as plain text (`to_plain`), cut at 2,000 characters
-  on line boundaries (handlers/split.py);
+- no formatting we rely on: texts go as plain text (`to_plain`; a link as "label (URL)"),
+  cut at 2,000 characters on line boundaries (handlers/split.py);
 - pictures only as a URL the platform fetches: the PNG is published first (bot/media.py,
   `publish`) and sent with sendPhoto; a caption over 2,000 characters is cut, the rest
   follows as text;
@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import logging
 import mimetypes
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ Publish = Callable[[bytes, str, str], Awaitable[str]]
 
 RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 60.0
+_LINK_RE = re.compile(r"""<a\s[^>]*?href\s*=\s*(["'])(.*?)\1[^>]*>(.*?)</a>""", re.DOTALL)
 
 
 def address(zalo_id: str) -> Address:
@@ -101,6 +104,17 @@ class Unsupported:
 def unique_id(url: str) -> str:
     """A stable id for a photo URL: names the stored copy, never the person's file name."""
     return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def plain(body: str) -> str:
+    """Safe HTML as Zalo text: a link keeps its address ("label (URL)"), since plain
+    text cannot hide it behind the label; then tags dropped and entities decoded."""
+
+    def spelled(match: re.Match[str]) -> str:
+        url, label = html.unescape(match.group(2)), to_plain(match.group(3))
+        return label if url in ("", label) else f"{label} ({url})"
+
+    return to_plain(_LINK_RE.sub(lambda m: html.escape(spelled(m), quote=False), body))
 
 
 def _choice_lines(options: Choices) -> list[str]:
@@ -227,14 +241,14 @@ class ZaloChannel:
         # goes through the same spacing.
         chat_id = chat.id
         if isinstance(message, Text):
-            text = to_plain(message.body)
+            text = plain(message.body)
             lines = _choice_lines(message.choices)
             if lines:
                 text = "\n".join([text.rstrip(), "", *lines]) if text.strip() else "\n".join(lines)
             await self._texts(chat_id, text)
         elif isinstance(message, Picture):
             url = await self._published(message.png, "chart.png", "image/png")
-            caption = to_plain(message.caption).strip()
+            caption = plain(message.caption).strip()
             parts = split_plain(caption, self.text_limit) if caption else []
             first = parts[0] if parts else ""
             await self._call(partial(self.client.send_photo, chat_id, url, first))
@@ -244,7 +258,7 @@ class ZaloChannel:
             mime = mimetypes.guess_type(message.filename)[0] or "application/octet-stream"
             url = await self._published(message.content, message.filename, mime)
             link = f"📄 {message.filename}: {url}"
-            caption = to_plain(message.caption).strip()
+            caption = plain(message.caption).strip()
             await self._texts(chat_id, f"{caption}\n\n{link}" if caption else link)
 
     async def typing(self, chat: Address) -> None:

@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from bot.media import MediaStore, media_routes
-from bot.zalo.channel import Unsupported, ZaloChannel, ZaloPacing, unique_id
+from bot.zalo.channel import Unsupported, ZaloChannel, ZaloPacing, plain, unique_id
 from bot.zalo.client import ZaloClient, ZaloUpdate, parse_update
 from handlers.channel import Blocked, Rejected, RetryLater, Transient
 from handlers.i18n import Html, to_plain
@@ -169,6 +169,11 @@ async def test_the_stand_in_would_refuse_what_the_channel_splits(
     assert "400" in str(refused.value)
     await channel.send(ME, Text(long))
     assert [len(m["text"]) for m in await control.sent(USER)] == [1999, 1999, 999]
+
+
+def test_plain_keeps_a_links_address() -> None:
+    body = '<b>Xem</b> <a href="https://e.org/?a=1&amp;b=2">bảng &lt;1&gt;</a> và <a href="x">x</a>'
+    assert plain(body) == "Xem bảng <1> (https://e.org/?a=1&b=2) và x"
 
 
 async def test_choices_fall_back_to_numbered_lines(
