@@ -19,7 +19,7 @@ from bot.zalo.client import (
     ZaloNetworkError,
     parse_update,
 )
-from tests.zalo.standin import StandinControl, ZaloStandin, free_port
+from tests.zalo.standin import StandinControl, ZaloStandin, bot_side, free_port
 
 
 def _names(folder: Path) -> list[str]:
@@ -212,9 +212,7 @@ async def test_the_token_never_reaches_a_log(
                 await client.send_message("nobody", "hi")
     finally:
         logging.getLogger("httpx").setLevel(logging.NOTSET)
-    # The stand-in's own access log is Zalo's side of the wire (it logs the path it was
-    # asked for, token included): left out. Everything the bot's side logged is checked.
-    ours = [r for r in caplog.records if not r.name.startswith("uvicorn")]
+    ours = bot_side(caplog.records)  # everything but the stand-in's access log
     messages = [record.getMessage() for record in ours]
     assert any("HTTP Request" in m and "<token>" in m for m in messages), messages
     secret = standin.token.split(":", 1)[1]
