@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
@@ -38,7 +39,16 @@ log = logging.getLogger(__name__)
 PURGE_SECONDS = 3600
 
 
-def make_core(settings: Settings, clock: object = utc_now) -> Core:
+class _Server(uvicorn.Server):
+    """uvicorn for a second server in the process: signals stay with the process's own
+    loop (PTB's, or run_zalo's), which stops this one in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def make_core(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Core:
     """The core of a running bot, from the settings (the same for every channel)."""
     return Core(
         admins=settings.app.admin_addresses(),
@@ -46,7 +56,7 @@ def make_core(settings: Settings, clock: object = utc_now) -> Core:
         default_language=settings.app.language,
         storage_dir=settings.app.storage_dir,
         bot_username=settings.telegram.bot_username,
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
     )
 
 
@@ -125,7 +135,7 @@ class ZaloService:
     async def _serve(self) -> None:
         zalo = self.settings.zalo
         app = Starlette(routes=[*self.routes(), Route("/healthz", self._health, methods=["GET"])])
-        self._server = uvicorn.Server(
+        self._server = _Server(
             uvicorn.Config(
                 app,
                 host=zalo.listen,
@@ -135,8 +145,6 @@ class ZaloService:
                 lifespan="off",
             )
         )
-        # uvicorn's own signal handlers belong to the main server of the process, not here.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._tasks.append(asyncio.create_task(self._server.serve(), name="zalo-http"))
         for _ in range(200):  # started (bound) or failed, before updates may need it
             if self._server.started or self._tasks[-1].done():
@@ -175,7 +183,9 @@ class ZaloService:
         if found is None:
             return
         if isinstance(found, Unsupported):
-            log.info("zalo: %s from %s is not something the bot reads", found.event_name, found.sender)
+            log.info(
+                "zalo: %s from %s is not something the bot reads", found.event_name, found.sender
+            )
             found = Incoming(
                 sender=found.sender,
                 chat=found.chat,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handlers.channel import Undeliverable
 from handlers.core import Call, Router
 from handlers.i18n import Html
 from handlers.io import Attachment, Choice, Choices, choices
@@ -77,10 +78,16 @@ async def _store(call: Call, files: list[Attachment]) -> list[EvidenceIn]:
         reporting.check_evidence_size(item.size, core.evidence_limit)
         # The stored name is the channel's unique id: a user-chosen name never becomes a path.
         target = folder / f"{item.unique_id}{Path(item.name).suffix.lower()[:10]}"
-        await call.channel.fetch(item, target)
-        stored.append(
-            EvidenceIn(item.ref, item.unique_id, item.name, item.mime, item.size, str(target))
-        )
+        try:
+            await call.channel.fetch(item, target)
+        except Undeliverable as exc:
+            log.warning("evidence %s could not be fetched: %s", item.unique_id, exc.detail)
+            await asyncio.to_thread(target.unlink, missing_ok=True)
+            limit = reporting.megabytes(core.evidence_limit)
+            raise InvalidInput("error.evidence_download", limit_mb=limit) from None
+        # Zalo tells no size before the download: the file on disk says it.
+        size = item.size or (await asyncio.to_thread(target.stat)).st_size
+        stored.append(EvidenceIn(item.ref, item.unique_id, item.name, item.mime, size, str(target)))
     return stored
 
 

@@ -196,10 +196,10 @@ class VersionView:
 def check_evidence_size(size: int, limit: int) -> None:
     """Refuse a file over the limit before anything is downloaded or stored."""
     if size > limit:
-        raise InvalidInput("error.file_too_large", size_mb=_mb(size), limit_mb=_mb(limit))
+        raise InvalidInput("error.file_too_large", size_mb=megabytes(size), limit_mb=megabytes(limit))
 
 
-def _mb(size: int) -> Decimal:
+def megabytes(size: int) -> Decimal:
     return (Decimal(size) / Decimal(1024 * 1024)).quantize(Decimal("0.1"))
 
 

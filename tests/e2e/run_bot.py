@@ -32,6 +32,7 @@ from telegram.request import BaseRequest
 import bot.telegram.app
 from bot import cli
 from bot.settings import Settings
+from bot.zalo_service import ZaloService
 from handlers.core import utc_now
 from tests.e2e.fixing import FixingRequest
 
@@ -51,9 +52,17 @@ def _build_with_fixing(
     settings: Settings,
     *,
     request: BaseRequest | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    zalo: ZaloService | None = None,
+    zalo_http: bool = True,
 ) -> bot.telegram.app.ThiduaApp:
-    app = _build(settings, request=request or FixingRequest.from_env(), clock=clock or _clock())
+    app = _build(
+        settings,
+        request=request or FixingRequest.from_env(),
+        clock=_clock() if clock is utc_now else clock,
+        zalo=zalo,
+        zalo_http=zalo_http,
+    )
     if os.environ.get("E2E_CLOCK"):
         # The reminders tick only runs by itself on the real clock (in-process tests drive it
         # by hand); this clock advances in real time, so let the JobQueue drive it.
