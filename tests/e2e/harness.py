@@ -8,6 +8,7 @@ test asserts that something does *not* happen.
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import itertools
 import json
@@ -598,3 +599,108 @@ def files_sent(folder: Path, chat_id: int) -> list[SentFile]:
                 )
             )
     return found
+
+
+# ------------------------------------------------------------------------------ Zalo
+
+
+class ZaloStandinProcess:
+    """tests/zalo/standin.py in a process of its own: the Zalo Bot API as the bot sees it."""
+
+    def __init__(self, token: str, log: Path, rate_limit: float | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log.open("w", encoding="utf-8")
+        args = [PYTHON, "-m", "tests.zalo.standin", "--port", str(self.port), "--token", token]
+        if rate_limit is not None:
+            args += ["--rate-limit-per-second", str(rate_limit)]
+        self.process = subprocess.Popen(
+            args, cwd=E2E_DIR.parents[1], stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=15.0)
+        wait_for("the Zalo stand-in", self._up)
+
+    def _up(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError("the Zalo stand-in exited")
+        try:
+            return self.http.get("/_test/stats").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def test_api(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        if payload is None:
+            answer = self.http.get(f"/_test/{path}")
+        else:
+            answer = self.http.post(f"/_test/{path}", json=payload)
+        answer.raise_for_status()
+        return answer.json()["result"]
+
+    def sent(self, chat_id: str) -> list[dict[str, Any]]:
+        answer = self.http.get("/_test/sent", params={"chat_id": chat_id})
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()["result"]
+        return found
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+@dataclass
+class ZaloPerson:
+    """A Zalo user writing to the bot, through the stand-in's test side."""
+
+    standin: ZaloStandinProcess
+    user_id: str
+    name: str
+    cursor: int = 0
+
+    def say(self, text: str) -> None:
+        self.standin.test_api(
+            "inject", {"user_id": self.user_id, "display_name": self.name, "text": text}
+        )
+
+    def send_image(self, content: bytes, caption: str = "") -> None:
+        payload: dict[str, Any] = {
+            "user_id": self.user_id,
+            "display_name": self.name,
+            "image": base64.b64encode(content).decode(),
+        }
+        if caption:
+            payload["caption"] = caption
+        self.standin.test_api("inject", payload)
+
+    def received(self) -> list[dict[str, Any]]:
+        return self.standin.sent(self.user_id)
+
+    def expect(self, contains: str, timeout: float = WAIT_S) -> dict[str, Any]:
+        """The next message (text, or picture caption) containing `contains`; consumed with
+        everything before it."""
+
+        def found() -> dict[str, Any] | None:
+            sent = self.received()
+            for index in range(self.cursor, len(sent)):
+                words = sent[index].get("text") or sent[index].get("caption") or ""
+                if contains in words:
+                    self.cursor = index + 1
+                    return sent[index]
+            return None
+
+        try:
+            return wait_for(f"a Zalo message containing {contains!r}", found, timeout)
+        except AssertionError:
+            got = [(m["method"], (m.get("text") or m.get("caption", ""))[:120]) for m in
+                   self.received()[self.cursor :]]  # fmt: skip
+            raise AssertionError(f"no Zalo message with {contains!r}; the bot sent {got}") from None
+
+    def ask(self, text: str, contains: str) -> dict[str, Any]:
+        self.say(text)
+        return self.expect(contains)
