@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -163,3 +164,52 @@ def wait_photo(person: ZaloPerson) -> dict[str, object]:
         return photos[-1] if photos else None
 
     return wait_for("the board's chart on Zalo", found)
+
+
+def test_in_webhook_mode_one_server_carries_both_channels_and_checks_zalos_secret(
+    emulator: Emulator, standin: ZaloStandinProcess, e2e_db_url: str, tmp_path: Path
+) -> None:
+    token = bot_token("zalo-webhook")
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    zalo_env = {
+        "THIDUA_ZALO__TOKEN": ZALO_TOKEN,
+        "THIDUA_ZALO__BASE_URL": standin.url,
+        "THIDUA_ZALO__WEBHOOK_URL": f"{origin}/zalo",
+        "THIDUA_ZALO__WEBHOOK_SECRET": "zalo-webhook-secret",
+        "THIDUA_TELEGRAM__WEBHOOK_SECRET": "telegram-secret",
+    }
+    env = bot_env(
+        db_url=e2e_db_url, token=token, emulator=emulator, folder=tmp_path, extra=zalo_env
+    )
+    invite = seed_cluster(e2e_db_url, EXAMPLES / "cum6-stc-2024.toml", "CUM6-STC")
+    person = ZaloPerson(standin, f"zalo-hook-{token[:6]}", "Đỗ Thị Webhook")
+    hook = "https://thidua.example.test/telegram"  # Telegram posts nowhere in this test
+    args = ["run", "--webhook", "--port", str(port), "--webhook-url", hook]
+    bot = BotProcess("zalo-webhook", args, {**env, "E2E_CLOCK": BEFORE}, tmp_path)
+    polls = standin.test_api("stats")["polls"]
+    bot.start()
+    try:
+        bot.wait_until(
+            "Zalo's webhook registered",
+            lambda: standin.test_api("stats")["webhook_url"] == f"{origin}/zalo",
+        )
+        welcome = person.ask(f"/start {invite['STC-KHOA']}", "Chào mừng")
+        with httpx.Client(base_url=origin, timeout=10.0) as http:
+            forged = http.post(
+                "/zalo",
+                json={"ok": True, "result": {"event_name": "message.text.received"}},
+                headers={"X-Bot-Api-Secret-Token": "not-the-secret"},
+            )
+            unsigned = http.post("/zalo", json={})
+            health = http.get("/healthz")
+        stats = standin.test_api("stats")
+    finally:
+        assert bot.stop() == 0, bot.log_tail()
+        standin.test_api("reset", {})
+
+    assert "Khánh Hòa" in welcome["text"]
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert health.status_code == 200
+    # The message came by webhook (POSTed by the stand-in and answered 200), not by polling.
+    assert stats["deliveries"] == [200] and stats["polls"] == polls
