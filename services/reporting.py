@@ -196,7 +196,9 @@ class VersionView:
 def check_evidence_size(size: int, limit: int) -> None:
     """Refuse a file over the limit before anything is downloaded or stored."""
     if size > limit:
-        raise InvalidInput("error.file_too_large", size_mb=megabytes(size), limit_mb=megabytes(limit))
+        raise InvalidInput(
+            "error.file_too_large", size_mb=megabytes(size), limit_mb=megabytes(limit)
+        )
 
 
 def megabytes(size: int) -> Decimal:
