@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,7 @@ def test_a_period_runs_end_to_end_with_officers_on_telegram_and_on_zalo(
     on_zalo = ZaloPerson(standin, f"zalo-bdinh-{token[:6]}", "Trần Thị Zalo")
     pyen = Person(emulator, token, 5102, "Lê Văn Phú")
     chair = Person(emulator, token, 5103, "Nguyễn Cụm Trưởng")
+    vice = ZaloPerson(standin, f"zalo-vice-{token[:6]}", "Phạm Cụm Phó")
 
     early = BotProcess("zalo-before", ["run"], {**env, "E2E_CLOCK": BEFORE}, tmp_path)
     early.start()
@@ -96,6 +98,7 @@ def test_a_period_runs_end_to_end_with_officers_on_telegram_and_on_zalo(
         welcome = on_zalo.ask(invite["STC-BDINH"], "Chào mừng")
         pyen.ask(f"/start {invite['STC-PYEN']}", "Chào mừng")
         chair.ask(f"/start {invite['STC-QNAM']}", "Chào mừng")
+        vice.ask(f"/start {invite['STC-QNGAI']}", "Chào mừng")
         # A report with a picture as its evidence, in one line (the caption).
         on_zalo.send_image(PHOTO, caption="/baocao 1.1.1 105")
         saved = on_zalo.expect("Đã lưu báo cáo tiêu chí 1.1.1")
@@ -126,6 +129,13 @@ def test_a_period_runs_end_to_end_with_officers_on_telegram_and_on_zalo(
         on_zalo.say("/bxh")
         table = on_zalo.expect("Bảng xếp hạng")
         chart = wait_photo(on_zalo)
+
+        # The vice-chair on Zalo: the summary as text, the workbook as a link to download.
+        summary = vice.ask("/tonghop", "Tổng hợp")
+        export = vice.ask("/xuat", "/media/")
+        link = re.search(r"http://127\.0\.0\.1:\d+/media/\S+", export["text"])
+        assert link is not None, export["text"]
+        workbook = httpx.get(link.group(0), timeout=10.0)
     finally:
         assert late.stop() == 0, late.log_tail()
 
@@ -140,6 +150,9 @@ def test_a_period_runs_end_to_end_with_officers_on_telegram_and_on_zalo(
     assert "STC-BDINH" in explained.plain or "Bình Định" in explained.plain
     assert "Bình Định" in table["text"]
     assert int(str(chart["size"])) > 1000 and chart["content_type"] == "image/png"
+    assert "Bình Định" in summary["text"]
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"  # an .xlsx (zip)
+    assert workbook.headers["cache-control"] == "private, no-store"
 
     ledger, files, reports = asyncio.run(_rows(e2e_db_url))
     mine = f"zalo:{on_zalo.user_id}"
