@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
@@ -80,6 +81,7 @@ class ZaloService:
         token = self.check(settings)
         zalo = settings.zalo
         self.settings = settings
+        self.bot_id = token.split(":", 1)[0]  # public: the part before the secret
         self.client = ZaloClient(token, zalo.base_url)
         self.media = MediaStore(
             settings.app.storage_dir / "media",
@@ -194,6 +196,9 @@ class ZaloService:
                 update_id=found.update_id,
                 unsupported=True,
             )
+        if found.update_id is not None:
+            # Zalo's message ids are the platform's: key them by this bot, as for Telegram.
+            found = replace(found, update_id=f"zalo:{self.bot_id}:{found.update_id}")
         await answer(self.core, found)
 
     async def stop(self) -> None:

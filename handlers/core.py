@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from handlers.channel import Channel, Channels
 from handlers.i18n import Html, Texts, texts
 from handlers.io import Choices, Incoming, Outgoing, Text
-from services import drafts, menus
+from services import drafts, menus, updates
 from services.access import Actor, resolve_actor
 from services.addresses import Address
 from services.errors import DomainError
@@ -267,6 +267,10 @@ async def _typed_choice(core: Core, session: Session, incoming: Incoming) -> Inc
 async def handle(core: Core, incoming: Incoming) -> None:
     """Answer one incoming message: one session, the actor, the route, clear refusals."""
     async with core.session_factory()() as session:
+        key = incoming.update_id
+        if key is not None and not await updates.first_time(session, key, core.clock()):
+            log.info("update %s was delivered again: already handled", key)
+            return
         actor = await resolve_actor(session, incoming.sender, core.admins)
         if not actor.reachable:
             await mark_reachable(session, incoming.sender, core.clock())

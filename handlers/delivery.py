@@ -33,7 +33,7 @@ from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transie
 from handlers.core import Core, present, utc_now
 from handlers.i18n import texts
 from handlers.reminder_texts import render
-from services import onboarding, reminders
+from services import housekeeping, onboarding, reminders
 from services.addresses import Address
 from services.reminders import Due, Kind, Status
 from services.uow import Session
@@ -326,6 +326,10 @@ async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult
         async with core.session_factory()() as session:
             found = await reminders.plan(session, current, catch_up=catch_up)
             skipped = await reminders.record_skipped(session, found.expired, current)
+            if catch_up:  # hourly, with the catch-up: drop what has expired
+                removed = await housekeeping.tidy(session, current)
+                if any(removed.values()):
+                    log.info("housekeeping: removed %s", removed)
         items = [d for d in found.due if d.address.channel in core.channels.by_name]
         result = await send_batch(core, items, clock=clock) if items else BatchResult()
         result.skipped += skipped

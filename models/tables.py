@@ -243,6 +243,16 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None]
 
 
+class ProcessedUpdate(Base):
+    """An update already taken, by channel, bot and the platform's id: a re-delivery (a
+    webhook retry, a poll after a time-out) is not handled twice. Kept two days."""
+
+    __tablename__ = "processed_updates"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Menu(Base):
     """The numbered choices last shown in a chat of a channel without buttons (Zalo, the
     console): typing "2" presses the second. In the database, so any worker reads it."""

@@ -85,6 +85,14 @@ def _attachments(message: Message | None) -> tuple[Attachment, ...]:
     return ()
 
 
+def _bot_id(update: Update) -> str:
+    """The bot's public id (the token's part before the colon): update ids are per bot."""
+    try:
+        return update.get_bot().token.split(":", 1)[0]
+    except RuntimeError:  # an update built without a bot (tests): one namespace
+        return "-"
+
+
 def incoming(update: Update) -> Incoming | None:
     """The neutral shape of an update, or None for what nobody needs to answer (channel
     posts, service messages, edits: see `on_update`)."""
@@ -97,7 +105,7 @@ def incoming(update: Update) -> Incoming | None:
         "private": chat.type == ChatType.PRIVATE,
         "full_name": user.full_name,
         "username": user.username,
-        "update_id": f"{CHANNEL}:{update.update_id}",
+        "update_id": f"{CHANNEL}:{_bot_id(update)}:{update.update_id}",
     }
     query = update.callback_query
     if query is not None:

@@ -5,6 +5,7 @@ Bot API emulator, where the people read them."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,24 @@ def test_an_officer_joins_reports_and_uses_buttons_through_the_webhook(hook: Hoo
 
     assert "15" in saved.plain  # 3 * 5 points
     assert "1.3" in year.plain
+
+
+def test_an_update_telegram_delivers_twice_is_stored_once(hook: Hook) -> None:
+    officer = hook.person(2004, "Trịnh Văn Lặp")
+    hook.say(officer, f"/start {hook.invites['HOOK-B']}")
+    officer.expect("Chào mừng")
+    report = officer.message("/baocao 1.1 77")
+
+    # A webhook retry: Telegram did not see our answer in time and posts the update again.
+    assert [hook.post(report), hook.post(report)] == [200, 200]
+    saved = officer.expect("Đã lưu báo cáo tiêu chí 1.1")
+    time.sleep(1.0)  # nothing can be polled for "no second answer"
+
+    assert "(lần 1)" in saved.plain
+    assert [r for r in officer.fetch() if "Đã lưu" in r.plain] == []
+    hook.say(officer, "/lichsu 1.1")
+    history = officer.expect("Lịch sử báo cáo 1.1")
+    assert "lần 2" not in history.plain
 
 
 def test_stopping_finishes_every_update_it_accepted(hook: Hook) -> None:

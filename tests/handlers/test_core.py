@@ -3,6 +3,7 @@ worker takes the next step; buttons are routed by their data, stale ones say so.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -172,3 +173,40 @@ async def test_an_unexpected_failure_is_told_to_the_person_not_swallowed(
 
     assert "Có lỗi xảy ra" in channel.last()
     assert "a bug" in caplog.text
+
+
+async def test_an_update_delivered_twice_is_handled_once(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    again = replace(said("/baocao 1.2.2 có"), update_id="telegram:42:1001")
+    async with open_core() as core:
+        await handle(core, again)
+        replies = len(channel.sent)
+        await handle(core, again)  # a webhook retry, on the same worker
+    async with open_core() as other:
+        await handle(other, again)  # or on another one
+
+    assert len(channel.sent) == replies == 1
+    assert await count(seeded, Report) == 1
+
+
+async def test_the_same_update_on_two_workers_at_once_is_stored_once(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    same = replace(said("/baocao 1.2.2 có"), update_id="telegram:42:2002")
+    async with open_core() as one, open_core() as two:
+        await asyncio.gather(handle(one, same), handle(two, same))
+
+    assert await count(seeded, Report) == 1
+    assert len(channel.sent) == 1
+
+
+async def test_update_ids_are_per_channel_and_bot(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    async with open_core() as core:
+        await handle(core, replace(said("/baocao 1.2.2 có"), update_id="telegram:42:7"))
+        await handle(core, replace(said("/baocao 1.1.3 2"), update_id="telegram:43:7"))
+        await handle(core, replace(said("/baocao 1.3.1 có"), update_id="zalo:42:7"))
+
+    assert await count(seeded, Report) == 3
