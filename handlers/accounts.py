@@ -98,6 +98,6 @@ async def link_with(call: Call, code: str) -> None:
 
 def register(router: Router) -> None:
     router.command(["channel", "kenh"], channel)
-    router.button("ch", channel_button)
+    router.button("ch", channel_button, "s")
     router.command(["link", "lienket"], link)
     router.button("lk", link_button)

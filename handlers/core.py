@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -184,7 +185,8 @@ class Router:
     """Which handler takes which input. Filled once by `handlers.routes.register`."""
 
     commands: dict[str, Handler] = field(default_factory=dict)
-    buttons: dict[str, Handler] = field(default_factory=dict)
+    # head → (handler, shape): the shape says what follows the head, one letter a part.
+    buttons: dict[str, tuple[Handler, str]] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     unknown: Handler | None = None
     stale_button: Handler | None = None
@@ -196,23 +198,58 @@ class Router:
                 raise ValueError(f"command /{name} registered twice")
             self.commands[name] = handler
 
-    def button(self, heads: list[str] | str, handler: Handler) -> None:
+    def button(self, heads: list[str] | str, handler: Handler, shape: str = "") -> None:
+        """A button's data is its head and `len(shape)` parts, "rg:1.2" for shape "s":
+        `i` a whole number (an id, a year, a page), `s` a short token (a code, a word),
+        `o` a token that may be empty.
+        Data of any other shape is out of date or forged and never reaches `handler`."""
+        if set(shape) - set(_PARTS):
+            raise ValueError(f"button shape {shape!r}: only {''.join(_PARTS)} letters")
         for head in [heads] if isinstance(heads, str) else heads:
             if head in self.buttons:
                 raise ValueError(f"button {head!r} registered twice")
-            self.buttons[head] = handler
+            self.buttons[head] = (handler, shape)
+
+    def button_for(self, data: str) -> Handler | None:
+        """The handler of a button's data, if the data has the shape its head was given."""
+        head, *parts = data.split(":")
+        found = self.buttons.get(head)
+        if found is None:
+            return None
+        handler, shape = found
+        if len(parts) != len(shape):
+            return None
+        if not all(_PARTS[kind].fullmatch(part) for kind, part in zip(shape, parts, strict=True)):
+            return None
+        return handler
 
     def step(self, kind: str, handler: Step) -> None:
         self.steps[kind] = handler
 
 
-def button_head(data: str) -> str:
-    return data.split(":", 1)[0]
+# Telegram's callback data is at most 64 bytes; a part is a short code, word or number.
+_PARTS = {
+    "i": re.compile(r"[0-9]{1,9}"),
+    "s": re.compile(r"[\w.\-]{1,40}"),
+    "o": re.compile(r"[\w.\-]{0,40}"),  # a token that may be empty ("no period chosen")
+}
+
+
+# A refusal may quote what was typed (a code, a value): never more than this of it.
+QUOTE_LIMIT = 60
+
+
+def quoted(value: object) -> object:
+    """What a person typed, shortened for quoting back (a 5,000-character "value" must not
+    come back whole; already-safe HTML is ours, never cut)."""
+    if isinstance(value, str) and not isinstance(value, Html) and len(value) > QUOTE_LIMIT:
+        return value[: QUOTE_LIMIT - 1].rstrip() + "…"
+    return value
 
 
 def error_text(t: Texts, err: DomainError) -> Html:
     params: dict[str, object] = {
-        key: t.number(value) if isinstance(value, Decimal) else value
+        key: t.number(value) if isinstance(value, Decimal) else quoted(value)
         for key, value in err.params.items()
     }
     if "permission" in params:
@@ -230,7 +267,7 @@ async def _route(call: Call) -> None:
             await router.unsupported(call)
         return
     if incoming.button is not None:
-        handler = router.buttons.get(button_head(incoming.button)) or router.stale_button
+        handler = router.button_for(incoming.button) or router.stale_button
         if handler is not None:
             await handler(call)
         return
@@ -253,6 +290,28 @@ async def _route(call: Call) -> None:
         await router.unknown(call)
 
 
+# C0 control characters but tab and line ends, and DEL: PostgreSQL refuses NUL in text and
+# the rest is terminal junk that breaks workbooks and logs. Removed at the door, once.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean(incoming: Incoming) -> Incoming:
+    def c(value: str) -> str:
+        return _CONTROL.sub("", value)
+
+    return replace(
+        incoming,
+        text=c(incoming.text),
+        full_name=c(incoming.full_name) or "?",
+        username=c(incoming.username) if incoming.username else incoming.username,
+        button=c(incoming.button) if incoming.button is not None else None,
+        attachments=tuple(
+            replace(a, name=c(a.name) or a.unique_id, mime=c(a.mime) if a.mime else a.mime)
+            for a in incoming.attachments
+        ),
+    )
+
+
 async def _typed_choice(core: Core, session: Session, incoming: Incoming) -> Incoming:
     """On a channel without buttons, a typed number that names one of the chat's numbered
     choices is a press on it."""
@@ -266,6 +325,7 @@ async def _typed_choice(core: Core, session: Session, incoming: Incoming) -> Inc
 
 async def handle(core: Core, incoming: Incoming) -> None:
     """Answer one incoming message: one session, the actor, the route, clear refusals."""
+    incoming = _clean(incoming)
     async with core.session_factory()() as session:
         key = incoming.update_id
         if key is not None and not await updates.first_time(session, key, core.clock()):

@@ -167,7 +167,7 @@ def register(router: Router) -> None:
     router.command("start", start)
     router.command("help", help_command)
     router.command("lang", lang)
-    router.button("lang", lang_button)
+    router.button("lang", lang_button, "s")
     router.command("whoami", whoami)
     router.command("linkgroup", linkgroup)
     router.unknown = unknown

@@ -474,7 +474,9 @@ def register(router: Router) -> None:
     """The review dialogue and /giaitrinh."""
     router.command(REVIEW_COMMANDS, review_entry)
     router.command(EXPLAIN_COMMANDS, explain)
-    router.button(["tvu", "tvb", "tvp", "tvc", "tvk", "tva", "tvx"], chosen)
+    router.button(["tvu", "tvc"], chosen, "s")
+    router.button("tvp", chosen, "i")
+    router.button(["tvb", "tvk", "tva", "tvx"], chosen)
     router.button("tvr", reason_skipped)
     router.button("tvok", confirmed)
     router.step(KIND, step)

@@ -210,3 +210,36 @@ async def test_update_ids_are_per_channel_and_bot(
         await handle(core, replace(said("/baocao 1.3.1 có"), update_id="zalo:42:7"))
 
     assert await count(seeded, Report) == 3
+
+
+async def test_control_characters_never_reach_the_database(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    async with open_core() as core:
+        await handle(core, said("/baocao 1.1.3 2 ghi\x00 chú\x1b[31m đủ"))
+
+    assert "Đã lưu báo cáo tiêu chí <b>1.1.3</b>" in channel.last()
+    assert (await newest_report(seeded)).note == "ghi chú[31m đủ"
+
+
+async def test_a_refusal_quotes_at_most_a_short_stretch_of_what_was_typed(
+    open_core: Opener, channel: RecordingChannel
+) -> None:
+    async with open_core() as core:
+        await handle(core, said("/baocao 1.1.3 " + "9" * 5000))
+
+    assert channel.last().startswith("❌") and "9" * 60 not in channel.last()
+    assert "…" in channel.last() and len(channel.last()) < 400
+
+
+async def test_button_data_of_the_wrong_shape_is_out_of_date_not_an_error(
+    open_core: Opener, channel: RecordingChannel
+) -> None:
+    forged = ["rb:done", "rx:vi:có", "rc", "pg:y:N:-1", "yc:1", "hoc:1:2:x", "tvp:abc", "zz:1", ""]
+    async with open_core() as core:
+        for data in forged:
+            await handle(core, pressed(data))
+
+    answers = channel.texts()
+    assert len(answers) == len(forged)
+    assert all("Nút này đã cũ" in a for a in answers), answers
