@@ -299,14 +299,30 @@ def _clean(incoming: Incoming) -> Incoming:
     def c(value: str) -> str:
         return _CONTROL.sub("", value)
 
+    def named(name: str, limit: int) -> str:
+        # The columns' sizes (users.full_name, evidence_files.file_name): a longer name
+        # is cut, keeping a file's extension, rather than failing the whole update.
+        name = c(name)
+        if len(name) <= limit:
+            return name
+        stem, dot, ext = name.rpartition(".")
+        return (
+            (stem[: limit - len(ext) - 2] + "…." + ext) if dot and len(ext) <= 10 else name[:limit]
+        )
+
     return replace(
         incoming,
         text=c(incoming.text),
-        full_name=c(incoming.full_name) or "?",
-        username=c(incoming.username) if incoming.username else incoming.username,
+        full_name=named(incoming.full_name, 255) or "?",
+        username=named(incoming.username, 64) if incoming.username else incoming.username,
         button=c(incoming.button) if incoming.button is not None else None,
         attachments=tuple(
-            replace(a, name=c(a.name) or a.unique_id, mime=c(a.mime) if a.mime else a.mime)
+            replace(
+                a,
+                name=named(a.name, 255) or a.unique_id,
+                mime=named(a.mime, 100) if a.mime else a.mime,
+                unique_id=a.unique_id[:128],
+            )
             for a in incoming.attachments
         ),
     )

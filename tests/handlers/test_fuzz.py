@@ -107,6 +107,7 @@ FILES = [
     Attachment("photo", "console:/x.jpg", "u-photo", "u-photo.jpg", "image/jpeg", 1200),
     Attachment("document", "console:/big.bin", "u-big", "big.bin", None, 900 * 1024 * 1024),
     Attachment("document", "console:/evil", "u-evil", "=cmd|' /C calc'!A0\x00.pdf", None, 10),
+    Attachment("document", "console:/long", "u-long", "tên dài " * 60 + ".docx", None, 10),
 ]  # fmt: skip
 
 
@@ -214,7 +215,7 @@ def _input(rng: random.Random, core: Core, channel: RecordingChannel) -> Incomin
         sender=who,
         chat=chat,
         private=not in_group,
-        full_name="Người thử",
+        full_name=rng.choice(["Người thử", "Tên rất dài " * 40, "\x00"]),
         text=text,
         attachments=files,
         button=button,
