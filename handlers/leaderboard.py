@@ -15,10 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import matplotlib
 from babel.numbers import format_decimal
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from handlers.core import Call, Core, Router
 from handlers.i18n import Html, Texts, texts
@@ -27,11 +24,6 @@ from services import leaderboard
 from services.addresses import Address
 from services.standings import Board, UnitStanding
 from services.uow import Session
-
-# Off-screen rendering, also on a server without a display. The chart is drawn on a Figure
-# with the Agg canvas directly (no pyplot and its global state), so this only pins what
-# anything else importing pyplot in this process would get.
-matplotlib.use("Agg")
 
 LEADERBOARD_COMMANDS = ["leaderboard", "bxh"]
 NAME_WIDTH = 12
@@ -132,6 +124,16 @@ def chart_png(t: Texts, board: Board) -> bytes:
     """A horizontal bar chart of the verified (and, lighter, proposed) totals, as PNG."""
     standings = board.standings
     n = max(len(standings), 1)
+    # matplotlib on first use, not at start-up: it costs ~40 MB and ~0.4 s, and most
+    # processes (workers answering reports) never draw a chart.
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # Off-screen rendering, also on a server without a display. The chart is drawn on a
+    # Figure with the Agg canvas directly (no pyplot and its global state), so this only
+    # pins what anything else importing pyplot in this process would get.
+    matplotlib.use("Agg")
     figure = Figure(figsize=(8, 1.6 + 0.5 * n), dpi=110)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
