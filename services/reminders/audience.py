@@ -4,7 +4,7 @@ officers), and the `Due` items for units and for roles."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -156,27 +156,59 @@ def due_item(
     )
 
 
+def to_contact(
+    where: Where,
+    slot: Slot,
+    contact: Contact,
+    *,
+    period: PeriodRef | None = None,
+    unit_id: int | None = None,
+    gaps: tuple[Gap, ...] = (),
+) -> Due:
+    """A message to one officer, at the address contacts chose, in their language."""
+    return due_item(
+        where,
+        slot,
+        address=contact.address,
+        recipient=str(contact.address),
+        language=contact.language,
+        period=period,
+        unit_id=unit_id,
+        user_id=contact.user_id,
+        gaps=gaps,
+    )
+
+
+async def to_officers(
+    reader: Reader,
+    where: Where,
+    slot: Slot,
+    unit_ids: Sequence[int],
+    *,
+    period: PeriodRef | None = None,
+    gaps_of: Callable[[int], tuple[Gap, ...]] = lambda _unit: (),
+    keep: Callable[[Contact], bool] = lambda _contact: True,
+) -> list[Due]:
+    """One message to each reachable officer of these units (those `keep` accepts)."""
+    out = []
+    for unit_id in unit_ids:
+        for contact in await reader.officers(where.cluster.id, unit_id):
+            if keep(contact):
+                gaps = gaps_of(unit_id)
+                out.append(
+                    to_contact(where, slot, contact, period=period, unit_id=unit_id, gaps=gaps)
+                )
+    return out
+
+
 async def to_units(
     reader: Reader, where: Where, slot: Slot, period: PeriodRef, gaps: Sequence[Gap]
 ) -> list[Due]:
     """One message to each reachable officer of each unit, about that unit's gap."""
-    out = []
-    for gap in gaps:
-        for r in await reader.officers(where.cluster.id, gap.unit_id):
-            out.append(
-                due_item(
-                    where,
-                    slot,
-                    address=r.address,
-                    recipient=str(r.address),
-                    language=r.language,
-                    period=period,
-                    unit_id=gap.unit_id,
-                    user_id=r.user_id,
-                    gaps=(gap,),
-                )
-            )
-    return out
+    by_unit = {gap.unit_id: gap for gap in gaps}
+    return await to_officers(
+        reader, where, slot, list(by_unit), period=period, gaps_of=lambda u: (by_unit[u],)
+    )
 
 
 async def to_roles(
@@ -187,20 +219,6 @@ async def to_roles(
     roles: tuple[Role, ...],
     gaps: tuple[Gap, ...],
 ) -> list[Due]:
-    out = []
-    for unit_id in await reader.units_in(where.cluster.id, period.year, roles):
-        for r in await reader.officers(where.cluster.id, unit_id):
-            out.append(
-                due_item(
-                    where,
-                    slot,
-                    address=r.address,
-                    recipient=str(r.address),
-                    language=r.language,
-                    period=period,
-                    unit_id=unit_id,
-                    user_id=r.user_id,
-                    gaps=gaps,
-                )
-            )
-    return out
+    """To every officer of the units holding these roles, all about the same gaps."""
+    units = await reader.units_in(where.cluster.id, period.year, roles)
+    return await to_officers(reader, where, slot, units, period=period, gaps_of=lambda _: gaps)

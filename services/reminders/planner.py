@@ -25,7 +25,15 @@ from services import audit, calendar
 from services.addresses import Address
 from services.cluster_file import year_settings
 from services.clusters import current_year
-from services.reminders.audience import Reader, Where, due_item, to_roles, to_units
+from services.reminders.audience import (
+    Reader,
+    Where,
+    due_item,
+    to_contact,
+    to_officers,
+    to_roles,
+    to_units,
+)
 from services.reminders.ledger import new_only
 from services.reminders.messages import Due, PeriodRef, group_recipient, period_ref
 from services.reminders.schedule import (
@@ -161,23 +169,14 @@ async def _board_items(
                 language=cluster.language,
             )
         ]
-    out = []
-    for unit_id in await reader.units_in(cluster.id, year, tuple(Role)):
-        for r in await reader.officers(cluster.id, unit_id):
-            if without_group == "zalo" and r.address.channel != "zalo":
-                continue
-            out.append(
-                due_item(
-                    where,
-                    slot,
-                    address=r.address,
-                    recipient=str(r.address),
-                    language=r.language,
-                    unit_id=unit_id,
-                    user_id=r.user_id,
-                )
-            )
-    return out
+    units = await reader.units_in(cluster.id, year, tuple(Role))
+    return await to_officers(
+        reader,
+        where,
+        slot,
+        units,
+        keep=lambda r: without_group != "zalo" or r.address.channel == "zalo",
+    )
 
 
 async def mark_unreachable(session: AsyncSession, address: Address, now: datetime) -> list[Due]:
@@ -233,15 +232,8 @@ async def mark_unreachable(session: AsyncSession, address: Address, now: datetim
                 if r.user_id != user.id
             ]
             for r in told:
-                item = due_item(
-                    where,
-                    slot,
-                    address=r.address,
-                    recipient=str(r.address),
-                    language=r.language,
-                    unit_id=unit.id,
-                    user_id=r.user_id,
-                )
+                # Keyed by the unit of the person who blocked the bot: told once per seat.
+                item = to_contact(where, slot, r, unit_id=unit.id)
                 notices.append(replace(item, subject=user.full_name, subject_unit=unit.name))
             if told:
                 break
