@@ -244,3 +244,48 @@ async def seed(url: str, officer_id: int) -> None:
 
 def seed_sync(url: str, officer_id: int) -> None:
     asyncio.run(seed(url, officer_id))
+
+
+async def seed_officers(url: str, channel: str, external_ids: list[str]) -> None:
+    """Migrate, import the example cluster (as of 10/05/2024) and put one officer per
+    external id on `channel`, spread over its six units: directly, a batch is about
+    sending, not joining."""
+    from sqlalchemy import select
+
+    from models.db import create_engine, session_factory
+    from models.migrate import upgrade
+    from models.tables import Cluster, Identity, Membership, Officer, User
+    from services.cluster_file import load_cluster_file
+    from services.clusters import import_cluster
+
+    engine = create_engine(url)
+    await upgrade(engine)
+    async with session_factory(engine)() as session:
+        await import_cluster(session, load_cluster_file(CUM6), now=NOW)
+        cluster = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
+        assert cluster is not None
+        units = list(
+            await session.scalars(
+                select(Membership.unit_id).where(
+                    Membership.cluster_id == cluster.id, Membership.year == 2024
+                )
+            )
+        )
+        users = [
+            User(full_name=f"Cán bộ {i}", username=None, language=None, channel=None,
+                 created_at=NOW, updated_at=NOW)
+            for i in range(len(external_ids))
+        ]  # fmt: skip
+        session.add_all(users)
+        await session.flush()
+        for i, (user, external) in enumerate(zip(users, external_ids, strict=True)):
+            session.add(
+                Identity(user_id=user.id, channel=channel, external_id=external,
+                         reachable=True, created_at=NOW, last_seen_at=NOW)
+            )  # fmt: skip
+            session.add(
+                Officer(user_id=user.id, unit_id=units[i % len(units)], cluster_id=cluster.id,
+                        invite_id=None, active=True, joined_at=NOW, left_at=None)
+            )  # fmt: skip
+        await session.commit()
+    await engine.dispose()

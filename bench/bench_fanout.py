@@ -35,17 +35,12 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from telegram import Update
 
+from bench._botkit import seed_officers
 from bot.settings import Settings
 from bot.telegram.app import ThiduaApp, build_application
 from handlers import delivery
-from models.db import create_engine, session_factory
-from models.migrate import upgrade
-from models.tables import Cluster, Identity, Membership, Officer, User
-from services.cluster_file import load_cluster_file
-from services.clusters import import_cluster
 
 BENCH = "fanout"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cum6-stc-2024.toml"
@@ -206,56 +201,7 @@ async def serve(latency: float) -> None:
 
 async def prepare(url: str, officers: int) -> None:
     """Cụm 6 imported, and `officers` officers spread over its six units."""
-    engine = create_engine(url)
-    await upgrade(engine)
-    async with session_factory(engine)() as session:
-        await import_cluster(session, load_cluster_file(EXAMPLE), now=SEEDED_AT)
-        cluster = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
-        assert cluster is not None
-        units = list(
-            await session.scalars(
-                select(Membership.unit_id).where(
-                    Membership.cluster_id == cluster.id, Membership.year == 2024
-                )
-            )
-        )
-        users = [
-            User(
-                full_name=f"Cán bộ {i}",
-                username=None,
-                language=None,
-                created_at=SEEDED_AT,
-                updated_at=SEEDED_AT,
-            )
-            for i in range(officers)
-        ]
-        session.add_all(users)
-        await session.flush()
-        session.add_all(
-            Identity(
-                user_id=user.id,
-                channel="telegram",
-                external_id=str(OFFICER_BASE + i),
-                reachable=True,
-                created_at=SEEDED_AT,
-                last_seen_at=SEEDED_AT,
-            )
-            for i, user in enumerate(users)
-        )
-        session.add_all(
-            Officer(
-                user_id=user.id,
-                unit_id=units[i % len(units)],
-                cluster_id=cluster.id,
-                invite_id=None,
-                active=True,
-                joined_at=SEEDED_AT,
-                left_at=None,
-            )
-            for i, user in enumerate(users)
-        )
-        await session.commit()
-    await engine.dispose()
+    await seed_officers(url, "telegram", [str(OFFICER_BASE + i) for i in range(officers)])
 
 
 _ids = itertools.count(1)

@@ -30,17 +30,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select
 
+from bench._botkit import seed_officers
 from bot.zalo.channel import ZaloChannel, ZaloPacing
 from bot.zalo.client import ZaloClient
 from handlers import delivery
 from handlers.core import Core
 from models.db import create_engine, session_factory
-from models.migrate import upgrade
-from models.tables import Cluster, Identity, Membership, Officer, User
-from services.cluster_file import load_cluster_file
-from services.clusters import import_cluster
 from tests.zalo.standin import ZaloStandin
 
 BENCH = "zalo"
@@ -61,41 +57,6 @@ def emit(case: str, metric: str, value: float, unit: str, note: str = "") -> Non
 
 def zalo_id(i: int) -> str:
     return f"zbench{i:05d}"
-
-
-async def prepare(url: str, officers: int) -> None:
-    """Cụm 6, and `officers` officers on Zalo spread over its six units."""
-    engine = create_engine(url)
-    await upgrade(engine)
-    async with session_factory(engine)() as session:
-        await import_cluster(session, load_cluster_file(EXAMPLE), now=SEEDED_AT)
-        cluster = await session.scalar(select(Cluster).where(Cluster.code == "CUM6-STC"))
-        assert cluster is not None
-        units = list(
-            await session.scalars(
-                select(Membership.unit_id).where(
-                    Membership.cluster_id == cluster.id, Membership.year == 2024
-                )
-            )
-        )
-        users = [
-            User(full_name=f"Cán bộ {i}", username=None, language=None, channel=None,
-                 created_at=SEEDED_AT, updated_at=SEEDED_AT)
-            for i in range(officers)
-        ]  # fmt: skip
-        session.add_all(users)
-        await session.flush()
-        for i, user in enumerate(users):
-            session.add(
-                Identity(user_id=user.id, channel="zalo", external_id=zalo_id(i),
-                         reachable=True, created_at=SEEDED_AT, last_seen_at=SEEDED_AT)
-            )  # fmt: skip
-            session.add(
-                Officer(user_id=user.id, unit_id=units[i % len(units)], cluster_id=cluster.id,
-                        invite_id=None, active=True, joined_at=SEEDED_AT, left_at=None)
-            )  # fmt: skip
-        await session.commit()
-    await engine.dispose()
 
 
 def first_contact(standin_url: str, officers: int) -> None:
@@ -145,7 +106,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            asyncio.run(prepare(url, officers))
+            asyncio.run(seed_officers(url, "zalo", [zalo_id(i) for i in range(officers)]))
             first_contact(standin.url, officers)
             raw = asyncio.run(raw_floor(standin.url, officers))
             with httpx.Client(base_url=standin.url) as http:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,20 +33,10 @@ ME = Address("zalo", USER)
 FAST = ZaloPacing(ceiling_per_second=1000.0)
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[ZaloStandin]:
-    server = ZaloStandin().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def control(standin: ZaloStandin) -> StandinControl:
-    found = StandinControl(standin.url)
-    await found.reset()
-    await found.configure(rate_limit_per_second=0)
-    await found.inject_text(USER, "xin chào")  # the bot may write only to who wrote first
-    return found
+async def control(control: StandinControl) -> StandinControl:
+    await control.inject_text(USER, "xin chào")  # the bot may write only to who wrote first
+    return control
 
 
 @pytest.fixture
@@ -55,12 +45,6 @@ async def media(tmp_path: Path) -> AsyncIterator[MediaStore]:
     async with serve_app(Starlette(routes=media_routes(store))) as base:
         store.base_url = base
         yield store
-
-
-@pytest.fixture
-async def client(standin: ZaloStandin, control: StandinControl) -> AsyncIterator[ZaloClient]:
-    async with ZaloClient(standin.token, base_url=standin.url) as found:
-        yield found
 
 
 @pytest.fixture

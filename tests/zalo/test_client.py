@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,27 +23,6 @@ from tests.zalo.standin import StandinControl, ZaloStandin, bot_side, free_port
 
 def _names(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[ZaloStandin]:
-    server = ZaloStandin().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def control(standin: ZaloStandin) -> StandinControl:
-    found = StandinControl(standin.url)
-    await found.reset()
-    await found.configure(rate_limit_per_second=0, empty_poll="empty")
-    return found
-
-
-@pytest.fixture
-async def client(standin: ZaloStandin, control: StandinControl) -> AsyncIterator[ZaloClient]:
-    async with ZaloClient(standin.token, base_url=standin.url) as found:
-        yield found
 
 
 async def test_get_me(client: ZaloClient, standin: ZaloStandin) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -17,26 +16,6 @@ from tests.zalo.standin import StandinControl, ZaloStandin, bot_side, serve_app
 
 SECRET = "a-webhook-secret-42"
 PATH = "/zalo/webhook"
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[ZaloStandin]:
-    server = ZaloStandin().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def control(standin: ZaloStandin) -> StandinControl:
-    found = StandinControl(standin.url)
-    await found.reset()
-    return found
-
-
-@pytest.fixture
-async def client(standin: ZaloStandin, control: StandinControl) -> AsyncIterator[ZaloClient]:
-    async with ZaloClient(standin.token, base_url=standin.url) as found:
-        yield found
 
 
 class Inbox:
