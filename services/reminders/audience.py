@@ -22,7 +22,14 @@ from models.tables import (
 )
 from services.addresses import Address
 from services.contacts import Contact, officer_contacts
-from services.reminders.messages import CriterionRef, Due, Gap, PeriodRef, dedup_key
+from services.reminders.messages import (
+    CriterionRef,
+    Due,
+    Gap,
+    PeriodRef,
+    dedup_key,
+    group_recipient,
+)
 from services.reminders.schedule import Slot
 
 # A message whose day ended while the bot was down is recorded as skipped if it fell due
@@ -154,6 +161,26 @@ def due_item(
         gaps=gaps,
         members=where.members,
     )
+
+
+def to_group(
+    where: Where, slot: Slot, *, period: PeriodRef | None = None, gaps: tuple[Gap, ...] = ()
+) -> list[Due]:
+    """The message to the cluster's group, in the cluster's language; none without one."""
+    cluster = where.cluster
+    if cluster.group_address is None:
+        return []
+    return [
+        due_item(
+            where,
+            slot,
+            address=Address.parse(cluster.group_address),
+            recipient=group_recipient(cluster.id),
+            language=cluster.language,
+            period=period,
+            gaps=gaps,
+        )
+    ]
 
 
 def to_contact(

@@ -17,14 +17,13 @@ from models.tables import (
 )
 from services import audit, calendar
 from services.access import Actor, Permission
-from services.addresses import Address
 from services.calendar import PeriodState
 from services.cluster_file import year_settings
 from services.clusters import current_year
 from services.errors import InvalidInput, NotFound, PermissionDenied
-from services.reminders.audience import Reader, Where, due_item, to_units
+from services.reminders.audience import Reader, Where, to_group, to_units
 from services.reminders.ledger import new_only
-from services.reminders.messages import Due, Gap, PeriodRef, group_recipient, period_ref
+from services.reminders.messages import Due, Gap, PeriodRef, period_ref
 from services.reminders.schedule import Kind, ReminderRules, Slot, period_slots
 
 # A message whose day ended while the bot was down is recorded as skipped if it fell due
@@ -110,19 +109,9 @@ async def nudge(
     rule = f"nudge:{today.isoformat()}"
     left = (deadline_day - today).days
     items = await to_units(reader, where, Slot(rule, Kind.NUDGE, now, until, left), period, gaps)
-    if gaps and cluster.group_address is not None:
+    if gaps:
         group_slot = Slot(rule, Kind.NUDGE_GROUP, now, until, left)
-        items.append(
-            due_item(
-                where,
-                group_slot,
-                address=Address.parse(cluster.group_address),
-                recipient=group_recipient(cluster.id),
-                language=cluster.language,
-                period=period,
-                gaps=gaps,
-            )
-        )
+        items += to_group(where, group_slot, period=period, gaps=gaps)
     unreached = []
     for gap in gaps:
         if not await reader.officers(cluster.id, gap.unit_id):

@@ -28,14 +28,14 @@ from services.clusters import current_year
 from services.reminders.audience import (
     Reader,
     Where,
-    due_item,
     to_contact,
+    to_group,
     to_officers,
     to_roles,
     to_units,
 )
 from services.reminders.ledger import new_only
-from services.reminders.messages import Due, PeriodRef, group_recipient, period_ref
+from services.reminders.messages import Due, PeriodRef, period_ref
 from services.reminders.schedule import (
     LOOKBACK,
     BoardRule,
@@ -69,19 +69,7 @@ async def _messages(reader: Reader, where: Where, slot: Slot, period: PeriodRef)
     if slot.kind in (Kind.BEFORE, Kind.OVERDUE):
         return await to_units(reader, where, slot, period, ordered)
     if slot.kind is Kind.GROUP_MISSING:
-        if cluster.group_address is None:
-            return []
-        return [
-            due_item(
-                where,
-                slot,
-                address=Address.parse(cluster.group_address),
-                recipient=group_recipient(cluster.id),
-                language=cluster.language,
-                period=period,
-                gaps=ordered,
-            )
-        ]
+        return to_group(where, slot, period=period, gaps=ordered)
     if slot.kind is Kind.ESCALATE:
         return await to_roles(reader, where, slot, period, (Role.CHAIR, Role.VICE_CHAIR), ordered)
     raise AssertionError(f"not a period rule: {slot.kind}")
@@ -160,15 +148,7 @@ async def _board_items(
     year's reachable officers — those reached on Zalo ("zalo") or all ("officers")."""
     cluster = where.cluster
     if cluster.group_address is not None:
-        return [
-            due_item(
-                where,
-                slot,
-                address=Address.parse(cluster.group_address),
-                recipient=group_recipient(cluster.id),
-                language=cluster.language,
-            )
-        ]
+        return to_group(where, slot)
     units = await reader.units_in(cluster.id, year, tuple(Role))
     return await to_officers(
         reader,
