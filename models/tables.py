@@ -481,6 +481,51 @@ class Explanation(Base):
     created_at: Mapped[datetime]
 
 
+class Ballot(Base):
+    """A secret ballot of a closed year: who may be chosen, how, until when. Its tallies are
+    on the candidates' rows and who has voted is a separate list: no row links a unit to
+    its choice (docs/ballot.md)."""
+
+    __tablename__ = "ballots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # "leading" (dẫn đầu) or "award"
+    choices: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[Decimal]
+    self_vote: Mapped[bool] = mapped_column(Boolean)
+    voters: Mapped[int] = mapped_column(Integer)  # member units that may vote
+    status: Mapped[str] = mapped_column(String(10))  # open, closed
+    opened_by: Mapped[str] = mapped_column(String(120))
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class BallotCandidate(Base):
+    """A unit that may be chosen, and its tally (read only once the ballot has closed)."""
+
+    __tablename__ = "ballot_candidates"
+    __table_args__ = (UniqueConstraint("ballot_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    votes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BallotVoter(Base):
+    """That a unit has voted: no time, no person, no order that could be matched to a
+    tally's change. Its key makes a second vote of the unit fail."""
+
+    __tablename__ = "ballot_voters"
+
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballots.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+
+
 class YearResult(Base):
     """The final ranking and rating of a closed year, kept as published."""
 

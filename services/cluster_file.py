@@ -151,6 +151,21 @@ class RatingRule(_Spec):
         return self
 
 
+class BallotRule(_Spec):
+    """`[years.ballot]`: the secret ballot (bỏ phiếu kín) of the year-end meeting."""
+
+    # How many units each member unit may choose, at most.
+    choices: int = Field(default=1, ge=1, le=20)
+    # The share of ALL member units' votes a unit needs (many operating rules: 70 %).
+    threshold: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.7")
+    # Whether a unit may vote for itself.
+    self_vote: bool = False
+    # Hours from opening to closing, unless the chair gives a time.
+    hours: int = Field(default=48, ge=1, le=24 * 30)
+    # The candidates by default: the units rated at least this, by verified rank.
+    candidates: Literal["excellent", "good", "completed", "all"] = "excellent"
+
+
 class YearSettings(_Spec):
     """What a cluster year keeps in `ClusterYear.settings`: the file's reminder, leaderboard
     and rating sections. The import writes it and every reader validates it back with these
@@ -159,6 +174,7 @@ class YearSettings(_Spec):
     reminders: ReminderRule = Field(default_factory=ReminderRule)
     leaderboard: LeaderboardRule = Field(default_factory=LeaderboardRule)
     rating: RatingRule = Field(default_factory=RatingRule)
+    ballot: BallotRule = Field(default_factory=BallotRule)
 
 
 def year_settings(year: ClusterYear) -> YearSettings:
@@ -247,6 +263,7 @@ class YearSpec(_Spec):
     reminders: ReminderRule = Field(default_factory=ReminderRule)
     leaderboard: LeaderboardRule = Field(default_factory=LeaderboardRule)
     rating: RatingRule = Field(default_factory=RatingRule)
+    ballot: BallotRule = Field(default_factory=BallotRule)
     criteria: list[CriterionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -268,7 +285,10 @@ class YearSpec(_Spec):
     def settings(self) -> YearSettings:
         """The sections kept as the cluster year's `settings`."""
         return YearSettings(
-            reminders=self.reminders, leaderboard=self.leaderboard, rating=self.rating
+            reminders=self.reminders,
+            leaderboard=self.leaderboard,
+            rating=self.rating,
+            ballot=self.ballot,
         )
 
     def leaves(self) -> list[CriterionSpec]:
