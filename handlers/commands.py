@@ -41,6 +41,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", Permission.EXPORT, vi="xuat"),
     Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
     Command("handover", Permission.HANDOVER, vi="bangiao"),
+    Command("vote", Permission.VIEW_LEADERBOARD, vi="bophieu"),
     # deadlines and reminders
     Command("remind", Permission.REMIND, group=True, vi="nhacnho"),
     Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),

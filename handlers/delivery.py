@@ -28,11 +28,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from handlers import chair, leaderboard
+from handlers import ballot, chair, leaderboard
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
 from handlers.core import Core, present, utc_now
 from handlers.i18n import texts
 from handlers.reminder_texts import render
+from services import ballot as ballot_rules
 from services import housekeeping, onboarding, reminders
 from services.addresses import Address
 from services.reminders import Due, Kind, Status
@@ -326,6 +327,8 @@ async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult
         async with core.session_factory()() as session:
             found = await reminders.plan(session, current, catch_up=catch_up)
             skipped = await reminders.record_skipped(session, found.expired, current)
+            for closed in await ballot_rules.close_due(session, current):
+                await ballot.announce_result(core, session, closed)
             if catch_up:  # hourly, with the catch-up: drop what has expired
                 removed = await housekeeping.tidy(session, current)
                 if any(removed.values()):

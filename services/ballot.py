@@ -29,6 +29,7 @@ from models.tables import (
     ClusterYear,
     Draft,
     Membership,
+    Role,
     Unit,
     YearResult,
     YearStatus,
@@ -36,6 +37,8 @@ from models.tables import (
 from services import audit
 from services.access import Actor, Permission
 from services.cluster_file import year_settings
+from services.clusters import current_year
+from services.contacts import Contact, officer_contacts
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.leaderboard import resolve_cluster
 
@@ -61,6 +64,7 @@ class BallotView:
     cluster_code: str
     cluster_name: str
     cluster_kind: str
+    timezone: str
     language: str
     group_address: str | None
     year: int
@@ -120,6 +124,7 @@ async def _view(session: AsyncSession, ballot: Ballot, unit_id: int | None = Non
         cluster_code=cluster.code,
         cluster_name=cluster.name,
         cluster_kind=cluster.kind.value,
+        timezone=cluster.timezone,
         language=cluster.language,
         group_address=cluster.group_address,
         year=ballot.year,
@@ -369,3 +374,26 @@ async def result(session: AsyncSession, ballot: Ballot) -> Result:
         tallies.append(Tally(c, n, share, share >= view.threshold and n > 0))
     tallies.sort(key=lambda t: (-t.votes, t.candidate.position))
     return Result(view, tuple(tallies))
+
+
+async def contacts(
+    session: AsyncSession, view: BallotView, *, leaders_only: bool = False
+) -> list[Contact]:
+    """Who hears of the ballot: every reachable officer of the cluster, or only those of
+    the chair's and vice-chair's units of the working year (the results)."""
+    found = await officer_contacts(session, view.cluster_id)
+    if not leaders_only:
+        return found
+    year = await current_year(session, view.cluster_id)
+    if year is None:
+        return []
+    leaders = set(
+        await session.scalars(
+            select(Membership.unit_id).where(
+                Membership.cluster_id == view.cluster_id,
+                Membership.year == year.year,
+                Membership.role.in_([Role.CHAIR, Role.VICE_CHAIR]),
+            )
+        )
+    )
+    return [c for c in found if c.unit_id in leaders]

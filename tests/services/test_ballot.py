@@ -180,7 +180,7 @@ async def test_nothing_in_the_database_tells_who_voted_for_whom(
     ]
     assert carrying == []
     # Who voted is a list of units alone; the tallies are counts alone.
-    assert {tuple(sorted(str(k) for k in r.keys())) for r in dump["ballot_voters"]} == {
+    assert {tuple(sorted(str(k) for k in r)) for r in dump["ballot_voters"]} == {
         ("ballot_id", "unit_id")
     }
     assert set(dump["ballot_candidates"][0]) == {"id", "ballot_id", "unit_id", "position", "votes"}
