@@ -34,7 +34,7 @@ from models.tables import (
     YearResult,
     YearStatus,
 )
-from services import audit
+from services import audit, scoring
 from services.access import Actor, Permission
 from services.cluster_file import year_settings
 from services.clusters import current_year
@@ -323,6 +323,7 @@ async def close(session: AsyncSession, ballot_id: int, now: datetime, by: str) -
     ballot = await session.get_one(Ballot, ballot_id)
     if ballot.status != CLOSED:
         ballot.status, ballot.closed_at = CLOSED, now
+        await _break_ties(session, ballot)
         audit.record(
             session,
             now=now,
@@ -334,6 +335,38 @@ async def close(session: AsyncSession, ballot_id: int, now: datetime, by: str) -
         )
         await session.commit()
     return await result(session, ballot)
+
+
+async def _break_ties(session: AsyncSession, ballot: Ballot) -> None:
+    """tie_rule = "ballot": the year result's equal totals now follow the leading-unit
+    ballot (the board and the export read the same votes, services.standings)."""
+    year = await session.scalar(
+        select(ClusterYear).where(
+            ClusterYear.cluster_id == ballot.cluster_id, ClusterYear.year == ballot.year
+        )
+    )
+    if ballot.kind != "leading" or year is None or year_settings(year).rating.tie_rule != "ballot":
+        return
+    votes = dict(
+        (await session.execute(
+            select(BallotCandidate.unit_id, BallotCandidate.votes).where(
+                BallotCandidate.ballot_id == ballot.id
+            )
+        )).all()
+    )  # fmt: skip
+    results = list(
+        await session.scalars(
+            select(YearResult).where(
+                YearResult.cluster_id == ballot.cluster_id, YearResult.year == ballot.year
+            )
+        )
+    )
+    ranks = scoring.rank(
+        {str(r.unit_id): r.verified_total for r in results},
+        {str(unit_id): int(n) for unit_id, n in votes.items()},
+    )
+    for r in results:
+        r.rank = ranks[str(r.unit_id)]
 
 
 async def close_by_chair(

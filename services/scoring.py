@@ -248,17 +248,25 @@ def rate(
     return NOT_COMPLETED
 
 
-def rank(totals: Mapping[str, Decimal]) -> dict[str, int]:
-    """Rank units by total, highest first; equal totals share a rank (1, 1, 3)."""
-    # The ballot that may break a tie is the cluster's business, recorded elsewhere;
-    # here a tie is only ever shared. Codes order the result within a tie so it is stable.
-    ordered = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+def rank(
+    totals: Mapping[str, Decimal], tiebreak: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Rank units by total, highest first; equal totals share a rank (1, 1, 3) — unless a
+    `tiebreak` (the secret ballot's votes, tie_rule = "ballot") orders them: more votes
+    first, and equal totals with equal votes still share. Codes order the result within a
+    shared rank so it is stable."""
+    votes = tiebreak or {}
+
+    def key(code: str) -> tuple[Decimal, int]:
+        return (totals[code], votes.get(code, 0))
+
+    ordered = sorted(totals, key=lambda code: (-totals[code], -votes.get(code, 0), code))
     ranks: dict[str, int] = {}
-    previous: Decimal | None = None
+    previous: tuple[Decimal, int] | None = None
     current = 0
-    for position, (code, amount) in enumerate(ordered, start=1):
-        if previous is None or amount != previous:
+    for position, code in enumerate(ordered, start=1):
+        if previous is None or key(code) != previous:
             current = position
-            previous = amount
+            previous = key(code)
         ranks[code] = current
     return ranks

@@ -24,6 +24,8 @@ from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import (
+    Ballot,
+    BallotCandidate,
     Cluster,
     ClusterYear,
     Criterion,
@@ -123,6 +125,8 @@ class YearData:
     leaves: list[Leaf] = field(default_factory=list)
     outline: list[Group | Leaf] = field(default_factory=list)  # groups and leaves, in order
     entries: dict[tuple[int, int], Entry] = field(default_factory=dict)
+    # tie_rule = "ballot": the votes of the year's closed ballot for the leading unit.
+    ballot_votes: dict[int, int] = field(default_factory=dict)
 
     def entry(self, unit_id: int, criterion_id: int) -> Entry | None:
         return self.entries.get((unit_id, criterion_id))
@@ -385,7 +389,37 @@ async def load_years(
         # A report on a retired criterion stays in history but no longer counts.
         if year_data is not None and entry.criterion_id in active:
             year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
+    await _ballot_votes(session, year, data)
     return data
+
+
+async def _ballot_votes(session: AsyncSession, year: int, data: dict[int, YearData]) -> None:
+    """For closed years whose ties the ballot breaks, the votes of the latest closed ballot
+    for the leading unit (a query only when some cluster needs it)."""
+    wanted = [
+        cluster_id
+        for cluster_id, year_data in data.items()
+        if year_data.year.status is YearStatus.CLOSED and year_data.tie_rule == "ballot"
+    ]
+    if not wanted:
+        return
+    latest = (
+        select(func.max(Ballot.id))
+        .where(
+            Ballot.cluster_id.in_(wanted),
+            Ballot.year == year,
+            Ballot.kind == "leading",
+            Ballot.status == "closed",
+        )
+        .group_by(Ballot.cluster_id)
+    )
+    rows = await session.execute(
+        select(Ballot.cluster_id, BallotCandidate.unit_id, BallotCandidate.votes)
+        .join(BallotCandidate, BallotCandidate.ballot_id == Ballot.id)
+        .where(Ballot.id.in_(latest))
+    )
+    for cluster_id, unit_id, votes in rows:
+        data[cluster_id].ballot_votes[unit_id] = int(votes)
 
 
 async def newest_entries(
@@ -524,7 +558,12 @@ def build_board(
     rules = [leaf.rule() for leaf in data.leaves]
     levels = data.levels()
     totals = {m.unit_id: unit_totals(data, m.unit_id) for m in data.members}
-    ranks = scoring.rank({m.code: totals[m.unit_id].verified for m in data.members})
+    tiebreak = (
+        {m.code: data.ballot_votes.get(m.unit_id, 0) for m in data.members}
+        if data.tie_rule == "ballot" and data.ballot_votes
+        else None
+    )
+    ranks = scoring.rank({m.code: totals[m.unit_id].verified for m in data.members}, tiebreak)
     standings = []
     for m in data.members:
         t = totals[m.unit_id]

@@ -4,16 +4,26 @@ no running tally, and nothing in the database that tells who chose whom."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.db import session_factory
-from models.tables import Ballot, BallotCandidate, BallotVoter, ClusterYear
-from services import ballot, yearend
+from models.tables import (
+    Ballot,
+    BallotCandidate,
+    BallotVoter,
+    Cluster,
+    ClusterYear,
+    Unit,
+    YearResult,
+)
+from services import ballot, export, leaderboard, yearend
 from services.access import Actor, resolve_actor
 from services.errors import InvalidInput
 from tests.conftest import NOW
@@ -187,3 +197,45 @@ async def test_nothing_in_the_database_tells_who_voted_for_whom(
     # And nothing else was written about the votes: no audit entry, no draft.
     assert not [r for r in dump["audit_log"] if "vote" in str(r["action"])]
     assert dump["drafts"] == []
+
+
+async def test_with_tie_rule_ballot_equal_totals_follow_the_ballot_everywhere(
+    session: AsyncSession, closed: dict[str, Actor]
+) -> None:
+    year = await session.scalar(select(ClusterYear).where(ClusterYear.year == 2024))
+    assert year is not None
+    rating = {**year.settings.get("rating", {}), "tie_rule": "ballot"}
+    year.settings = {**year.settings, "rating": rating}
+    await session.commit()
+    # Nothing was reported: all six units tie at 0, all share rank 1 before the ballot.
+    results = {r.unit_id: r.rank for r in await session.scalars(select(YearResult))}
+    assert set(results.values()) == {1}
+    opened = await ballot.open_ballot(session, closed["STC-QNAM"], CLOSED_AT)
+    plan = {"STC-QNAM": ("STC-QNGAI", "STC-BDINH"), "STC-QNGAI": ("STC-BDINH",),
+            "STC-BDINH": ("STC-QNGAI",), "STC-PYEN": ("STC-QNGAI",), "STC-KHOA": ("STC-BDINH",),
+            "STC-NTHUAN": ("STC-PYEN",)}  # fmt: skip
+    for unit, choice in plan.items():
+        await ballot.cast(session, closed[unit], opened.id, ids(opened, *choice), CLOSED_AT)
+    # QNGAI 3 votes, BDINH 3, PYEN 1, the rest 0: still ties where the votes are equal.
+    expected = {"STC-QNGAI": 1, "STC-BDINH": 1, "STC-PYEN": 3, "STC-QNAM": 4, "STC-KHOA": 4,
+                "STC-NTHUAN": 4}  # fmt: skip
+
+    codes = {u.id: u.code for u in await session.scalars(select(Unit))}
+    session.expire_all()
+    stored = {codes[r.unit_id]: r.rank for r in await session.scalars(select(YearResult))}
+    chair = closed["STC-QNAM"]
+    assert chair.seat is not None
+    board = await leaderboard.cluster_board(session, chair.seat.cluster_id, CLOSED_AT, 2024)
+    on_board = {s.member.code: s.rank for s in board.standings}
+    cluster = await session.get_one(Cluster, chair.seat.cluster_id)
+    made = await export.build_export(session, cluster, year=2024, period_code=None, now=CLOSED_AT)
+    sheet = load_workbook(io.BytesIO(made.content)).worksheets[0]
+    in_export = {
+        str(row[1]): row[0]
+        for row in sheet.iter_rows(values_only=True)
+        if isinstance(row[0], int) and isinstance(row[1], str) and row[1].startswith("STC-")
+    }
+
+    assert stored == expected
+    assert on_board == expected
+    assert in_export == expected
