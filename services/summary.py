@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Cluster, ClusterYear, Explanation, Period
 from services.access import Actor, Permission
-from services.calendar import PeriodState
+from services.calendar import PeriodState, exists_during
 from services.leaderboard import cluster_named_first, working_year
 from services.reporting import PeriodView, find_period, period_views
 from services.standings import Board, Leaf, Member, YearData, build_board, last_posts, load_years
@@ -120,8 +120,14 @@ async def _build(
     current_reviews = [e.review_id for e in to_date.entries.values() if e.review_id is not None]
     answered = await _explanations(session, current_reviews)
     base = [leaf for leaf in in_period.leaves if leaf.base]
+    # A unit merged away before the period (or created after it) owes it nothing.
+    members = [
+        m
+        for m in in_period.members
+        if exists_during(m.valid_from, m.valid_to, period.starts_on, period.ends_on)
+    ]
     units = []
-    for member in in_period.members:
+    for member in members:
         entries = [in_period.entry(member.unit_id, leaf.id) for leaf in in_period.leaves]
         reported = [leaf for leaf in base if in_period.entry(member.unit_id, leaf.id)]
         ytd = [to_date.entry(member.unit_id, leaf.id) for leaf in to_date.leaves]
@@ -144,9 +150,9 @@ async def _build(
         CriterionLine(
             leaf=leaf,
             reported_units=sum(
-                1 for m in in_period.members if in_period.entry(m.unit_id, leaf.id) is not None
+                1 for m in members if in_period.entry(m.unit_id, leaf.id) is not None
             ),
-            units=len(in_period.members),
+            units=len(members),
         )
         for leaf in base
     ]

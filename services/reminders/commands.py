@@ -104,7 +104,7 @@ async def nudge(
     gaps = tuple((await reader.gaps(period, cluster.id)).values())
     today = now.astimezone(tz).date()
     deadline_day = period.deadline.astimezone(tz).date()
-    members = len(await reader.members(cluster.id, year.year))
+    members = len(await reader.period_members(period, cluster.id))
     where = Where(cluster, tz, members)
     until = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
     rule = f"nudge:{today.isoformat()}"

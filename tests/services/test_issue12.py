@@ -1,0 +1,75 @@
+"""Small faults of issue 12, each where its rule lives (services), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import Unit
+from services import onboarding, reminders, summary
+from services.access import Actor
+from services.reminders import Kind
+from tests.factories import officer, seed_examples, tg
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+CHAIR, VICE, BDINH = 3401, 3402, 3403
+GROUP = -100_777
+
+
+def local(y: int, m: int, d: int, hh: int = 8, mm: int = 30) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=HCM)
+
+
+@pytest.fixture
+async def cum6(session: AsyncSession) -> dict[str, Actor]:
+    """Cụm 6 2024 with its group linked, and Ninh Thuận closed on 31/03/2024 (merged away
+    after Q1): it exists during Q1 only."""
+    await seed_examples(session)
+    actors = {
+        "chair": await officer(session, CHAIR, "STC-QNAM"),
+        "vice": await officer(session, VICE, "STC-QNGAI"),
+        "bdinh": await officer(session, BDINH, "STC-BDINH"),
+    }
+    await onboarding.link_group(
+        session, actors["chair"], chat=tg(GROUP), cluster_code=None, now=local(2024, 5, 10)
+    )
+    await session.execute(
+        update(Unit).where(Unit.code == "STC-NTHUAN").values(valid_to=date(2024, 3, 31))
+    )
+    await session.commit()
+    return actors
+
+
+# ------------------------------------------- 2, 3: a member unit existing during the period
+
+
+async def test_the_group_reminder_counts_only_units_existing_during_the_period(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    plan = await reminders.plan(session, local(2024, 6, 28))  # Q2, 7 days before
+
+    [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
+    assert "Ninh Thuận" not in [g.unit_name for g in group.gaps]
+    assert (len(group.gaps), group.members) == (5, 5)  # "5/5 units", not "5/6"
+
+
+async def test_summary_reminders_and_deadlines_agree_on_a_unit_closed_before_the_period(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 6, 28)
+    q2 = await summary.summary(session, cum6["chair"], words=["Q2"], now=now)
+    q1 = await summary.summary(session, cum6["chair"], words=["Q1"], now=now)
+    deadlines = await reminders.deadlines(session, cum6["chair"], now)
+    plan = await reminders.plan(session, now)
+
+    assert "STC-NTHUAN" not in [u.member.code for u in q2.units]
+    assert all(c.units == 5 for c in q2.criteria)
+    assert "STC-NTHUAN" in [u.member.code for u in q1.units]  # it existed during Q1
+    [group] = [d for d in plan.due if d.kind is Kind.GROUP_MISSING]
+    [q2_line] = [ln for ln in deadlines.lines if ln.period.code == "Q2"]
+    missing_in_summary = sum(1 for u in q2.units if not u.complete)
+    assert missing_in_summary == len(group.gaps) == q2_line.late_units == 5
