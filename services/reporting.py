@@ -63,6 +63,12 @@ class CriterionView:
     scale_to_best: bool
 
     @property
+    def to_report(self) -> bool:
+        """A criterion every unit must report: not a bonus or penalty item (those are
+        reported only when earned). The rule of the boards and /tonghop (`Leaf.base`)."""
+        return self.kind not in standings.EXTRA_KINDS
+
+    @property
     def percent(self) -> bool:
         return (self.measure_unit or "").strip() == "%"
 
@@ -122,17 +128,18 @@ class Sheet:
     lines: list[Line]
 
     @property
+    def to_report(self) -> int:
+        """How many criteria the unit must report (what "15/15" counts in /tonghop)."""
+        return sum(1 for line in self.lines if line.criterion.to_report)
+
+    @property
     def reported(self) -> int:
-        return sum(1 for line in self.lines if line.latest is not None)
+        """Criteria to report that have a report; a bonus or penalty item adds nothing."""
+        return sum(1 for line in self.lines if line.criterion.to_report and line.latest)
 
     @property
     def missing(self) -> list[Line]:
-        return [
-            line
-            for line in self.lines
-            if line.latest is None
-            and line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
-        ]
+        return [line for line in self.lines if line.latest is None and line.criterion.to_report]
 
     def total(self, verified: bool) -> Decimal:
         # The boards' scoring of a unit, so /tiendo and the leaderboard always agree.
@@ -142,11 +149,7 @@ class Sheet:
     @property
     def base_max(self) -> Decimal:
         return sum(
-            (
-                line.criterion.max_points
-                for line in self.lines
-                if line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
-            ),
+            (line.criterion.max_points for line in self.lines if line.criterion.to_report),
             ZERO,
         )
 
