@@ -26,7 +26,7 @@ class UnitLine:
     base_leaves: int
     late: int  # reports of the period sent after its deadline
     missing: list[str]  # codes of base criteria not reported in the period
-    pending_reviews: int  # year to date: newest versions without a review
+    pending_reviews: int  # the period's reports waiting for review (see _pending)
     explanations: int  # answers to the current reviews, waiting for the chair
 
     @property
@@ -101,6 +101,18 @@ async def _explanations(session: AsyncSession, review_ids: list[int]) -> dict[in
     return {review_id: int(count) for review_id, count in rows}
 
 
+def _pending(in_period: YearData, to_date: YearData, unit_id: int) -> int:
+    """The unit's reports of the period that wait for review: its newest version of a
+    criterion, sent in this period, without a review. A version of this period already
+    replaced by a later period's is no longer the one to review (the newer one is)."""
+    waiting = 0
+    for leaf in in_period.leaves:
+        here, newest = in_period.entry(unit_id, leaf.id), to_date.entry(unit_id, leaf.id)
+        if here is not None and newest is not None and here.report_id == newest.report_id:
+            waiting += newest.verified is None
+    return waiting
+
+
 async def _build(
     session: AsyncSession,
     cluster: Cluster,
@@ -138,7 +150,7 @@ async def _build(
                 base_leaves=len(base),
                 late=sum(1 for e in entries if e is not None and e.late),
                 missing=[leaf.code for leaf in base if leaf not in reported],
-                pending_reviews=sum(1 for e in ytd if e is not None and e.verified is None),
+                pending_reviews=_pending(in_period, to_date, member.unit_id),
                 explanations=sum(
                     answered.get(e.review_id, 0)
                     for e in ytd

@@ -13,6 +13,8 @@ from models.tables import Unit
 from services import onboarding, reminders, summary
 from services.access import Actor
 from services.reminders import Kind
+from tests.chair_data import cum6_with_reports
+from tests.conftest import NOW
 from tests.factories import officer, seed_examples, tg
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -73,3 +75,20 @@ async def test_summary_reminders_and_deadlines_agree_on_a_unit_closed_before_the
     [q2_line] = [ln for ln in deadlines.lines if ln.period.code == "Q2"]
     missing_in_summary = sum(1 for u in q2.units if not u.complete)
     assert missing_in_summary == len(group.gaps) == q2_line.late_units == 5
+
+
+# ------------------------------------------------- 5: a period's summary counts its reviews
+
+
+async def test_a_period_summary_counts_the_reviews_waiting_in_that_period(
+    session: AsyncSession,
+) -> None:
+    actors = await cum6_with_reports(session)  # 11 reports in Q2, Bình Định's late one in Q1
+    chair = actors["QNAM"]
+
+    q2 = await summary.summary(session, chair, words=["Q2"], now=NOW)
+    q1 = await summary.summary(session, chair, words=["Q1"], now=NOW)
+
+    assert (q2.pending_reviews, q1.pending_reviews) == (11, 1)  # not 12 and 12
+    [bdinh] = [u for u in q1.units if u.member.code == "STC-BDINH"]
+    assert bdinh.pending_reviews == 1
