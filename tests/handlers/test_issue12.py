@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from handlers.core import handle
 from models.db import create_engine, session_factory
-from models.tables import Cluster, Criterion, CriterionKind
-from tests.handlers.conftest import Opener, RecordingChannel, said
+from models.tables import Cluster, ClusterYear, Criterion, CriterionKind, Draft, Report, YearStatus
+from tests.handlers.conftest import Opener, RecordingChannel, pressed, said
+
+
+async def count(url: str, table: type[Report] | type[Draft]) -> int:
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        found = await session.scalar(select(func.count()).select_from(table))
+    await engine.dispose()
+    return int(found or 0)
+
+
+async def close_year(url: str) -> None:
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        await session.execute(update(ClusterYear).values(status=YearStatus.CLOSED))
+        await session.commit()
+    await engine.dispose()
 
 
 async def base_criteria(url: str) -> int:
@@ -41,3 +57,28 @@ async def test_progress_counts_only_criteria_to_report(
 
     total = await base_criteria(seeded)
     assert f"Đã báo cáo 1/{total} tiêu chí" in channel.last()
+
+
+async def test_a_period_code_that_is_no_period_of_the_year_is_named_as_such(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    async with open_core() as core:
+        await handle(core, said("/baocao Q5 1.2 50"))
+
+    assert "Không có kỳ <code>Q5</code>. Các kỳ: Q1, Q2, Q3, Q4." in channel.last()
+    assert "tiêu chí" not in channel.last()
+    assert await count(seeded, Report) == 0
+
+
+async def test_a_closed_year_refuses_the_guided_report_at_the_start(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    await close_year(seeded)
+    async with open_core() as core:
+        await handle(core, said("/baocao"))
+        assert channel.last() == "❌ Năm thi đua 2024 đã kết thúc, không nhận báo cáo nữa."
+        assert channel.labels() == []  # no groups to walk into
+        await handle(core, pressed("rr:Q2:1.1.1"))  # a reminder's criterion button, from before
+        assert channel.last() == "❌ Năm thi đua 2024 đã kết thúc, không nhận báo cáo nữa."
+
+    assert await count(seeded, Draft) == 0 and await count(seeded, Report) == 0
