@@ -111,7 +111,7 @@ class ExportFile:
 class _Extras:
     targets: dict[tuple[int, int], Decimal]
     evidence: dict[int, list[str]]
-    answers: dict[int, list[str]]
+    answers: dict[int, list[str]]  # by report version: every answer to any of its reviews
 
 
 def _utf16_len(text: str) -> int:
@@ -350,7 +350,7 @@ def _unit_sheet(
                 _number(_signed(leaf, entry.proposed)),
                 _number(_signed(leaf, entry.verified)) if entry.verified is not None else None,
                 entry.reason,
-                " | ".join(extras.answers.get(entry.review_id or 0, [])) or None,
+                " | ".join(extras.answers.get(entry.report_id, [])) or None,
                 "; ".join(file_label(n) for n in extras.evidence.get(entry.report_id, [])) or None,
                 "Có" if entry.late else None,
                 entry.note,
@@ -384,7 +384,6 @@ def _unit_sheet(
 
 async def _extras(session: AsyncSession, data: YearData) -> _Extras:
     report_ids = [e.report_id for e in data.entries.values()]
-    review_ids = [e.review_id for e in data.entries.values() if e.review_id is not None]
     evidence: dict[int, list[str]] = defaultdict(list)
     if report_ids:
         for report_id, name in await session.execute(
@@ -393,14 +392,17 @@ async def _extras(session: AsyncSession, data: YearData) -> _Extras:
             .order_by(EvidenceFile.id)
         ):
             evidence[report_id].append(name)
+    # All the unit's explanations of the newest version, oldest first, whichever review they
+    # answered: a revised review is usually the chair's answer to one, and keying them by
+    # the newest review left the column empty just when it mattered.
     answers: dict[int, list[str]] = defaultdict(list)
-    if review_ids:
-        for review_id, text in await session.execute(
-            select(Explanation.review_id, Explanation.text)
-            .where(Explanation.review_id.in_(review_ids))
+    if report_ids:
+        for report_id, text in await session.execute(
+            select(Explanation.report_id, Explanation.text)
+            .where(Explanation.report_id.in_(report_ids))
             .order_by(Explanation.created_at, Explanation.id)
         ):
-            answers[review_id].append(text)
+            answers[report_id].append(text)
     targets = await unit_targets(session, [leaf.id for leaf in data.leaves])
     return _Extras(targets=targets, evidence=dict(evidence), answers=dict(answers))
 

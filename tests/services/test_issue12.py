@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import io
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Unit
-from services import onboarding, reminders, summary
+from services import export, onboarding, reminders, review, summary
 from services.access import Actor
+from services.onboarding import Person
 from services.reminders import Kind
 from tests.chair_data import cum6_with_reports
 from tests.conftest import NOW
@@ -92,3 +95,40 @@ async def test_a_period_summary_counts_the_reviews_waiting_in_that_period(
     assert (q2.pending_reviews, q1.pending_reviews) == (11, 1)  # not 12 and 12
     [bdinh] = [u for u in q1.units if u.member.code == "STC-BDINH"]
     assert bdinh.pending_reviews == 1
+
+
+# ----------------------------------------- 7: the explanation column after a revised review
+
+
+async def test_the_workbook_keeps_the_explanations_after_a_revised_review(
+    session: AsyncSession,
+) -> None:
+    actors = await cum6_with_reports(session)
+    chair, ngai = actors["QNAM"], actors["QNGAI"]
+
+    async def judge(score: str, reason: str, at: datetime) -> None:
+        await review.submit(
+            session,
+            chair,
+            cluster_code=None,
+            unit_code="STC-QNGAI",
+            criterion_code="2.3",
+            score_text=score,
+            reason=reason,
+            report_id=None,
+            reviewer=Person(chair.address, "Cụm trưởng", None),
+            language="vi",
+            now=at,
+        )
+
+    await judge("1", "Thiếu văn bản", NOW)
+    await review.explain(session, ngai, criterion_code="2.3", text="Đã bổ sung", now=NOW)
+    await judge("2", "Đã xem giải trình", NOW + timedelta(hours=1))  # the revised review
+
+    made = await export.export(session, chair, words=[], now=NOW + timedelta(hours=2))
+
+    rows = {
+        r[0].value: r for r in load_workbook(io.BytesIO(made.content))["Quảng Ngãi"].iter_rows()
+    }
+    assert rows["2.3"][10].value == "Đã xem giải trình"
+    assert rows["2.3"][11].value == "Đã bổ sung"  # was empty: it answered the first review
