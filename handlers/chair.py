@@ -93,7 +93,8 @@ def summary_message(t: Texts, s: Summary) -> Html:
     else:
         out.append(t("summary.no_pending"))
     if s.explanations:
-        out.append(t("summary.explanations", s.explanations, count=s.explanations))
+        chair = t.raw(f"role.chair.{s.cluster_kind}")
+        out.append(t("summary.explanations", s.explanations, count=s.explanations, chair=chair))
     movers = s.movers()
     if s.board.previous_at is None:
         out.append(t("summary.no_movers_yet"))

@@ -33,7 +33,7 @@ from services import audit, scoring, standings
 from services.access import Actor, Permission, Seat
 from services.calendar import PeriodState as PeriodState  # handlers/ import it from here
 from services.calendar import current_index, period_state
-from services.errors import InvalidInput, NotFound
+from services.errors import InvalidInput, NotFound, chair_term
 from services.values import parse_value
 
 ZERO = Decimal(0)
@@ -485,7 +485,10 @@ async def _preview(
         raise InvalidInput("error.period_not_started", period=period.code)
     if period.state is PeriodState.LOCKED:
         raise InvalidInput(
-            "error.period_locked", period=period.code, days=scope.year.late_lock_days
+            "error.period_locked",
+            period=period.code,
+            days=scope.year.late_lock_days,
+            chair=chair_term(scope.cluster.kind.value),
         )
     value = parse_value(
         criterion.kind,

@@ -21,7 +21,7 @@ from services.addresses import Address
 from services.calendar import PeriodState
 from services.cluster_file import year_settings
 from services.clusters import current_year
-from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.errors import InvalidInput, NotFound, PermissionDenied, chair_term
 from services.reminders.audience import Reader, Where, due_item, to_units
 from services.reminders.ledger import new_only
 from services.reminders.messages import Due, Gap, PeriodRef, group_recipient, period_ref
@@ -99,7 +99,12 @@ async def nudge(
     if state is PeriodState.FUTURE:
         raise InvalidInput("error.period_not_started", period=period.code)
     if state is PeriodState.LOCKED:
-        raise InvalidInput("error.period_locked", period=period.code, days=year.late_lock_days)
+        raise InvalidInput(
+            "error.period_locked",
+            period=period.code,
+            days=year.late_lock_days,
+            chair=chair_term(cluster.kind.value),
+        )
     reader = Reader(session)
     gaps = tuple((await reader.gaps(period, cluster.id)).values())
     today = now.astimezone(tz).date()

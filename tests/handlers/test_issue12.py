@@ -5,9 +5,20 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from handlers.core import handle
+from handlers.io import Incoming
 from models.db import create_engine, session_factory
 from models.tables import Cluster, ClusterYear, Criterion, CriterionKind, Draft, Report, YearStatus
+from services.addresses import Address
+from services.cluster_file import load_cluster_file
+from services.clusters import import_cluster
+from services.onboarding import Person
+from services.rehearsal import seat
+from tests.conftest import NOW
+from tests.factories import TAYNINH
 from tests.handlers.conftest import Opener, RecordingChannel, pressed, said
+
+KHOI_OFFICER = Address("console", "officer-tn-hq")
+TAYNINH_CODE = "KHOI-TW-TNINH"
 
 
 async def count(url: str, table: type[Report] | type[Draft]) -> int:
@@ -82,3 +93,29 @@ async def test_a_closed_year_refuses_the_guided_report_at_the_start(
         assert channel.last() == "❌ Năm thi đua 2024 đã kết thúc, không nhận báo cáo nữa."
 
     assert await count(seeded, Draft) == 0 and await count(seeded, Report) == 0
+
+
+async def test_a_khois_locked_period_names_the_khoi_truong(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    engine = create_engine(seeded)
+    async with session_factory(engine)() as session:
+        await import_cluster(session, load_cluster_file(TAYNINH), now=NOW)
+        await seat(
+            session, Person(KHOI_OFFICER, "Cán bộ Hải quan", None), TAYNINH_CODE, "TN-HQ", NOW
+        )
+    await engine.dispose()
+    asked = Incoming(
+        sender=KHOI_OFFICER,
+        chat=KHOI_OFFICER,
+        private=True,
+        full_name="Cán bộ Hải quan",
+        text="/baocao T03 2.1 có",  # T03 was due 07/04 and locks 10 days later
+    )
+    async with open_core() as core:
+        await handle(core, asked)
+        await handle(core, said("/baocao Q1 2.1 có"))  # Cụm 6 never locks: no refusal
+
+    [refusal] = channel.texts(KHOI_OFFICER)
+    assert "Hãy liên hệ Khối trưởng." in refusal and "Cụm trưởng" not in refusal
+    assert await count(seeded, Report) == 1  # Cụm 6's report only
