@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select, update
 
 from handlers.core import handle
 from handlers.io import Incoming
 from models.db import create_engine, session_factory
-from models.tables import Cluster, ClusterYear, Criterion, CriterionKind, Draft, Report, YearStatus
+from models.tables import (
+    Cluster,
+    ClusterYear,
+    Criterion,
+    CriterionKind,
+    Draft,
+    Report,
+    Unit,
+    YearStatus,
+)
 from services.addresses import Address
 from services.cluster_file import load_cluster_file
 from services.clusters import import_cluster
@@ -119,3 +130,40 @@ async def test_a_khois_locked_period_names_the_khoi_truong(
     [refusal] = channel.texts(KHOI_OFFICER)
     assert "Hãy liên hệ Khối trưởng." in refusal and "Cụm trưởng" not in refusal
     assert await count(seeded, Report) == 1  # Cụm 6's report only
+
+
+CHAIR = Address("console", "chair-qnam")
+
+
+def chair_said(text: str = "", button: str | None = None) -> Incoming:
+    return Incoming(
+        sender=CHAIR, chat=CHAIR, private=True, full_name="Cụm trưởng", text=text, button=button
+    )
+
+
+async def test_the_hand_over_says_which_merged_unit_leaves_and_who_replaces_it(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    engine = create_engine(seeded)
+    async with session_factory(engine)() as session:
+        await seat(session, Person(CHAIR, "Cụm trưởng", None), "CUM6-STC", "STC-QNAM", NOW)
+        # Ninh Thuận ends with 2024; Khánh Hòa, already a member, takes it in.
+        await session.execute(
+            update(Unit).where(Unit.code == "STC-NTHUAN").values(valid_to=date(2024, 12, 31))
+        )
+        await session.execute(update(ClusterYear).values(status=YearStatus.CLOSED))
+        await session.commit()
+    await engine.dispose()
+    line = "• Ninh Thuận không còn là thành viên (đã sáp nhập); Khánh Hòa thay thế."
+    async with open_core() as core:
+        await handle(core, chair_said("/bangiao"))
+        assert line in channel.last(CHAIR)
+        [chair_button] = [c.data for c in channel.labels() if c.label == "Quảng Ngãi"]
+        await handle(core, chair_said(button=chair_button))
+        [vice_button] = [c.data for c in channel.labels() if c.label == "Bình Định"]
+        await handle(core, chair_said(button=vice_button))
+        [confirm] = [c.data for c in channel.labels() if c.data.startswith("hok:")]
+        await handle(core, chair_said(button=confirm))
+
+    done = channel.last(CHAIR)
+    assert "Đã mở năm thi đua 2025" in done and line in done
