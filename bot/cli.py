@@ -191,7 +191,7 @@ def cluster_import(
         settings, lambda s: clusters.import_cluster(s, spec, now=_now(), actor="cli")
     )
     for warning in result.warnings:
-        typer.echo(t.plain("cli.warning", detail=warning))
+        typer.echo(t.plain("cli.warning", detail=t.plain(warning.key, **warning.params)))
     if not result.changed:
         typer.echo(t.plain("cli.import_unchanged", code=result.cluster_code))
         return

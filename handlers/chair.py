@@ -93,7 +93,8 @@ def summary_message(t: Texts, s: Summary) -> Html:
     else:
         out.append(t("summary.no_pending"))
     if s.explanations:
-        out.append(t("summary.explanations", s.explanations, count=s.explanations))
+        chair = t.raw(f"role.chair.{s.cluster_kind}")
+        out.append(t("summary.explanations", s.explanations, count=s.explanations, chair=chair))
     movers = s.movers()
     if s.board.previous_at is None:
         out.append(t("summary.no_movers_yet"))
@@ -237,9 +238,13 @@ def _plan_text(t: Texts, plan: yearend.HandoverPlan) -> list[str]:
             vice=plan.vice_chair or "—",
         )
     ]
-    joined = [c for c in plan.candidates if c.replaces]
-    for c in joined:
-        out.append(t("handover.successor", unit=c.short_name, replaces=c.replaces or ""))
+    out += _changes(t, plan)
+    return out
+
+
+def _changes(t: Texts, plan: yearend.HandoverPlan) -> list[str]:
+    """Who leaves next year and who takes each merged unit's place (docs/chair.md)."""
+    out: list[str] = [t("handover.successor", unit=new, replaces=old) for old, new in plan.mergers]
     if plan.dropped:
         out.append(t("handover.dropped", units=", ".join(plan.dropped)))
     return out
@@ -295,7 +300,7 @@ async def handover_button(call: Call) -> None:
             criteria=done.criteria,
             periods=done.periods,
         )
-        await call.reply(text)
+        await call.reply(Html("\n".join([text, *_changes(t, done.plan)])))
         if done.group is not None:
             g = texts(done.plan.language)
             await call.send(

@@ -23,6 +23,8 @@ from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from services.errors import Term
+
 LOCALES = Path(__file__).with_name("locales")
 DEFAULT_LANGUAGE = "vi"
 LANGUAGES = ("vi", "en")
@@ -117,7 +119,9 @@ class Texts:
     def __call__(
         self, key: str, plural: Decimal | int | float | None = None, /, **params: object
     ) -> Html:
-        """The text for `key` as safe HTML, parameters escaped."""
+        """The text for `key` as safe HTML, parameters escaped; a `Term` parameter is said
+        in this language (its own catalogue text)."""
+        params = {k: self.raw(v) if isinstance(v, Term) else v for k, v in params.items()}
         return Html(self.raw(key, plural).format(**{k: _escape(v) for k, v in params.items()}))
 
     def plain(

@@ -96,9 +96,9 @@ def progress_page(t: Texts, sheet: Sheet, page: int, tz: ZoneInfo) -> tuple[Html
         scope,
         t(
             "progress.counts",
-            len(sheet.lines),
+            sheet.to_report,
             reported=sheet.reported,
-            total=len(sheet.lines),
+            total=sheet.to_report,
             proposed=t.number(sheet.total(verified=False)),
             verified=t.number(sheet.total(verified=True)),
             max=t.number(sheet.base_max),

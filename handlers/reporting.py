@@ -148,6 +148,7 @@ async def report_entry(call: Call) -> None:
         return
     # A new /report starts from a clean draft; the year's state is checked before any step.
     await call.drop_draft(KIND)
+    await reporting.check_open(call.session, call.actor)
     await _show_groups(call, ReportDraft())
 
 
@@ -156,6 +157,7 @@ async def report_from_button(call: Call) -> None:
     _, period_code, code = [*call.button.split(":", 2), "", ""][:3]
     if not code:
         raise InvalidInput("error.stale_button")
+    await reporting.check_open(call.session, call.actor)
     draft = ReportDraft(period_code=period_code or None)
     await _ask_value(call, draft, code)
 
@@ -460,17 +462,10 @@ async def cancel(call: Call) -> None:
 
 
 async def _one_line(call: Call, args: list[str], evidence: list[Attachment]) -> None:
-    period_code = None
-    if len(args) >= 3:
-        # An optional leading period code: /baocao Q1 2.1 có reports for Q1 (late, say).
-        codes = {
-            p.code.lower() for p in await reporting.periods(call.session, call.actor, call.now)
-        }
-        if args[0].lower() in codes:
-            period_code, args = args[0], args[1:]
-    if len(args) < 2:
-        raise InvalidInput("error.one_line_usage")
-    code, raw, note = args[0], args[1], " ".join(args[2:]) or None
+    # An optional leading period code: /baocao Q1 2.1 có reports for Q1 (late, say).
+    split = await reporting.one_line(call.session, call.actor, args)
+    period_code, code = split.period_code, split.criterion_code
+    raw, note = split.raw_value, split.note
     # Checked before any download: a wrong value must not leave a file behind.
     await reporting.preview(
         call.session,

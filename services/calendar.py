@@ -92,6 +92,17 @@ def period_state(
     return PeriodState.LATE
 
 
+def exists_during(
+    valid_from: date | None, valid_to: date | None, starts_on: date, ends_on: date
+) -> bool:
+    """Whether a unit existed on any day of a period: the one rule for "a member unit of the
+    period" (reminders, /hanchot, /tonghop). `valid_to` is the unit's last day; a unit
+    merged away before the period began, or created after it ended, is no member of it."""
+    return (valid_from is None or valid_from <= ends_on) and (
+        valid_to is None or valid_to >= starts_on
+    )
+
+
 def current_index(states: Sequence[PeriodState]) -> int:
     """Which of a year's periods (in start order) people are reporting for now: the earliest
     open one (early April is still Q1 until its deadline); else the latest started one; else

@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import tomllib
+from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -372,14 +373,23 @@ class ClusterFile(_Spec):
             and (u.valid_to is None or u.valid_to >= start)
         ]
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[Notice]:
         """Things that are allowed but usually a mistake, for the importer to print."""
         notes = []
         for year in self.years:
             total = year.base_total()
             if year.criteria and total != 100:
-                notes.append(f"years ({year.year}): the criteria maxima add up to {total}, not 100")
+                notes.append(Notice("import.note.maxima", {"year": year.year, "total": total}))
         return notes
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something allowed but worth telling the importer, as a catalogue key and its
+    parameters: services never word it, so the CLI says it in the settings' language."""
+
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

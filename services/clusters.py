@@ -28,7 +28,7 @@ from models.tables import (
 )
 from services import audit
 from services.calendar import plan_periods
-from services.cluster_file import ClusterFile, YearSpec
+from services.cluster_file import ClusterFile, Notice, YearSpec
 from services.errors import NotFound
 
 
@@ -38,7 +38,7 @@ class ImportResult:
     created: Counter[str] = field(default_factory=Counter)
     updated: Counter[str] = field(default_factory=Counter)
     retired: Counter[str] = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)  # worded by the caller
 
     @property
     def changed(self) -> bool:
@@ -164,9 +164,7 @@ class _Importer:
         else:
             if row.status is YearStatus.CLOSED and wanted is YearStatus.OPEN:
                 # Closing is final (the ranking was published); a file cannot reopen it.
-                self.result.warnings.append(
-                    f"{y.year}: the year is closed; the file cannot reopen it"
-                )
+                self.result.warnings.append(Notice("import.note.year_closed", {"year": y.year}))
             elif row.status is YearStatus.OPEN and wanted is YearStatus.CLOSED:
                 values.update(status=wanted, closed_at=self.now)
             self._touch("year", row, **values)
@@ -249,9 +247,9 @@ class _Importer:
                 .where(Officer.unit_id == unit_id, Officer.cluster_id == cluster.id)
             )
             if has_reports or has_officers:
+                gone = await self.s.scalar(select(Unit.code).where(Unit.id == unit_id))
                 self.result.warnings.append(
-                    f"{y.year}: unit id {unit_id} is no longer listed but has reports or "
-                    "officers; its membership is kept"
+                    Notice("import.note.membership_kept", {"year": y.year, "unit": gone})
                 )
             else:
                 await self.s.delete(m)
@@ -370,7 +368,7 @@ class _Importer:
             )
             if reports:
                 self.result.warnings.append(
-                    f"{y.year}: period {code} is no longer in the cadence but has reports; kept"
+                    Notice("import.note.period_kept", {"year": y.year, "period": code})
                 )
             else:
                 await self.s.delete(row)

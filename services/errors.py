@@ -23,3 +23,16 @@ class PermissionDenied(DomainError):
 
 class InvalidInput(DomainError):
     """The input cannot be used as given."""
+
+
+class Term(str):
+    """A parameter that is itself a catalogue key (e.g. "role.chair.khoi"): the text shows
+    the key's text in the reader's language, so a service can name "the Khối trưởng" in an
+    error without wording it (handlers/i18n resolves it)."""
+
+    __slots__ = ()
+
+
+def chair_term(cluster_kind: str) -> Term:
+    """The chair's title by the cluster's kind: Cụm trưởng for a Cụm, Khối trưởng for a Khối."""
+    return Term(f"role.chair.{cluster_kind}")

@@ -17,6 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
@@ -72,6 +73,18 @@ UNIT_COLUMNS = [
     ("Ghi chú", 30),
 ]
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+# What a cell may not hold: the C0 controls XML 1.0 forbids (openpyxl raises
+# IllegalCharacterError on them; \t \n \r are allowed and kept), lone surrogates (they
+# cannot be encoded, so saving would fail) and the two non-characters XML forbids.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Text Excel (or LibreOffice, or a CSV saved from the workbook) could take for a formula or
+# a DDE call: = + - @ first, also after blanks, tabs and line breaks, and the full-width
+# forms some input methods type.
+_FORMULA_START = re.compile("^\\s*[=+\\-@\uff1d\uff0b\uff0d\uff20]")
+# Bidirectional overrides make "gpj.exe" look like "exe.jpg" in a file name.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CELL_LIMIT = 32_767  # Excel's limit on the characters (UTF-16 code units) of one cell
+TRUNCATED = " … [đã cắt bớt: quá giới hạn 32.767 ký tự của một ô Excel]"
 _THIN = Side(style="thin", color="999999")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -98,12 +111,59 @@ class ExportFile:
 class _Extras:
     targets: dict[tuple[int, int], Decimal]
     evidence: dict[int, list[str]]
-    answers: dict[int, list[str]]
+    answers: dict[int, list[str]]  # by report version: every answer to any of its reviews
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cell_text(text: str) -> str:
+    """What a cell shows of a user's text: the text without the characters a workbook cannot
+    hold, cut at Excel's cell limit with a marker saying so. Formula-looking text is kept as
+    it is here; `put` stores it as text (see there).
+
+    Tabs and line breaks stay, but a line break is written as Excel's own "\\n": a lone
+    "\\r" would not survive the file (XML reads every CR back as LF) and "\\r\\n" would
+    come back doubled.
+    """
+    text = _ILLEGAL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    if _utf16_len(text) <= CELL_LIMIT:
+        return text
+    room = CELL_LIMIT - _utf16_len(TRUNCATED)
+    cut = text[:room]
+    while _utf16_len(cut) > room:  # characters outside the BMP count twice in Excel
+        cut = cut[:-1]
+    return cut + TRUNCATED
+
+
+def file_label(name: str) -> str:
+    """An evidence file's name as a cell lists it: without the direction overrides that
+    make a name read backwards ("gpj.exe" shown as "exe.jpg"); `put` cleans the rest."""
+    return _BIDI.sub("", name)
+
+
+def put(ws: Worksheet, row: int, column: int, value: CellValue) -> Cell:
+    """Write one cell; every cell of the workbook is written here.
+
+    A string is cleaned by `cell_text`, and one that could be taken for a formula is stored
+    as a string cell marked with Excel's quote prefix (what typing a leading ' does): Excel
+    shows it as text and keeps it text when edited, while the value read back is exactly
+    the user's text (no ' added to it). Our own labels never start with = + - @.
+    """
+    if not isinstance(value, str):
+        return ws.cell(row=row, column=column, value=value)
+    text = cell_text(value)
+    cell = ws.cell(row=row, column=column, value=text)
+    if _FORMULA_START.match(text):
+        cell.data_type = "s"  # openpyxl made "=…" a formula
+        cell.quotePrefix = True
+    return cell
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
     """A sheet name Excel accepts (≤ 31 characters, none of []:*?/\\), unique in the book."""
-    base = _BAD_SHEET_CHARS.sub("-", name).strip().strip("'") or "Sheet"
+    base = _BAD_SHEET_CHARS.sub("-", _ILLEGAL.sub("", name)).strip().strip("'") or "Sheet"
     base = base[:31]
     title, n = base, 2
     while title.lower() in {t.lower() for t in taken}:
@@ -134,7 +194,7 @@ def _value_cell(leaf: Leaf, value: Decimal | None) -> str | float | None:
 
 def _head_row(ws: Worksheet, row: int, labels: list[str]) -> None:
     for col, label in enumerate(labels, start=1):
-        cell = ws.cell(row=row, column=col, value=label)
+        cell = put(ws, row, col, label)
         cell.font = _BOLD
         cell.fill = _HEAD_FILL
         cell.alignment = _CENTER
@@ -167,11 +227,11 @@ def _summary_sheet(
         if leaf.base:
             group_max[leaf.group_code] += leaf.max_points
     width = 3 + 2 * len(tops) + 5
-    ws.cell(row=1, column=1, value=f"BẢNG TỔNG HỢP ĐIỂM THI ĐUA NĂM {data.year.year}").font = Font(
+    put(ws, 1, 1, f"BẢNG TỔNG HỢP ĐIỂM THI ĐUA NĂM {data.year.year}").font = Font(
         bold=True, size=14
     )
-    ws.cell(row=2, column=1, value=cluster.name).font = _BOLD
-    ws.cell(row=3, column=1, value=_scope_text(period_code, when))
+    put(ws, 2, 1, cluster.name).font = _BOLD
+    put(ws, 3, 1, _scope_text(period_code, when))
     for row in (1, 2, 3):
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
     heads = ["Hạng", "Mã đơn vị", "Đơn vị"]
@@ -184,10 +244,10 @@ def _summary_sheet(
         label = f"{group.code}. {group.name}"
         if maximum:
             label += f" (tối đa {maximum.normalize():f})"
-        cell = ws.cell(row=5, column=col, value=label)
+        cell = put(ws, 5, col, label)
         ws.merge_cells(start_row=5, start_column=col, end_row=5, end_column=col + 1)
         for sub, text in enumerate(("Tự chấm", "Thẩm định")):
-            sub_cell = ws.cell(row=6, column=col + sub, value=text)
+            sub_cell = put(ws, 6, col + sub, text)
             sub_cell.font, sub_cell.fill = _BOLD, _HEAD_FILL
             sub_cell.alignment, sub_cell.border = _CENTER, _BORDER
         cell.font, cell.fill, cell.alignment, cell.border = _BOLD, _HEAD_FILL, _CENTER, _BORDER
@@ -195,7 +255,7 @@ def _summary_sheet(
     tail = ["Tổng tự chấm", "Tổng thẩm định", "Xếp loại", "Tỷ lệ tiêu chí đã báo cáo"]
     tail.append("Báo cáo chưa thẩm định")
     for offset, label in enumerate(tail):
-        cell = ws.cell(row=5, column=col + offset, value=label)
+        cell = put(ws, 5, col + offset, label)
         cell.font, cell.fill, cell.alignment, cell.border = _BOLD, _HEAD_FILL, _CENTER, _BORDER
         ws.merge_cells(start_row=5, start_column=col + offset, end_row=6, end_column=col + offset)
     row = 7
@@ -217,7 +277,7 @@ def _summary_sheet(
             standing.unreviewed,
         ]
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=row, column=c, value=value)
+            cell = put(ws, row, c, value)
             cell.border = _BORDER
             if 4 <= c < 4 + 2 * len(tops) + 2:
                 cell.number_format = SCORE_FORMAT
@@ -242,11 +302,11 @@ def _unit_sheet(
 ) -> None:
     standing = next(s for s in board.standings if s.member.unit_id == unit_id)
     member = standing.member
-    ws.cell(
-        row=1, column=1, value=f"BẢNG ĐIỂM THI ĐUA NĂM {data.year.year} — {member.name}"
-    ).font = Font(bold=True, size=13)
-    ws.cell(row=2, column=1, value=data.cluster.name).font = _BOLD
-    ws.cell(row=3, column=1, value=_scope_text(period_code, when))
+    put(ws, 1, 1, f"BẢNG ĐIỂM THI ĐUA NĂM {data.year.year} — {member.name}").font = Font(
+        bold=True, size=13
+    )
+    put(ws, 2, 1, data.cluster.name).font = _BOLD
+    put(ws, 3, 1, _scope_text(period_code, when))
     for row in (1, 2, 3):
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(UNIT_COLUMNS))
     _head_row(ws, 5, [label for label, _ in UNIT_COLUMNS])
@@ -256,8 +316,8 @@ def _unit_sheet(
     node: Group | Leaf
     for node in data.outline:
         if isinstance(node, Group):
-            ws.cell(row=row, column=1, value=node.code)
-            ws.cell(row=row, column=2, value=node.name)
+            put(ws, row, 1, node.code)
+            put(ws, row, 2, node.name)
             for c in range(1, len(UNIT_COLUMNS) + 1):
                 cell = ws.cell(row=row, column=c)
                 cell.font, cell.fill, cell.border, cell.alignment = (
@@ -290,13 +350,13 @@ def _unit_sheet(
                 _number(_signed(leaf, entry.proposed)),
                 _number(_signed(leaf, entry.verified)) if entry.verified is not None else None,
                 entry.reason,
-                " | ".join(extras.answers.get(entry.review_id or 0, [])) or None,
-                "; ".join(extras.evidence.get(entry.report_id, [])) or None,
+                " | ".join(extras.answers.get(entry.report_id, [])) or None,
+                "; ".join(file_label(n) for n in extras.evidence.get(entry.report_id, [])) or None,
                 "Có" if entry.late else None,
                 entry.note,
             ]
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=row, column=c, value=value)
+            cell = put(ws, row, c, value)
             cell.border = _BORDER
             cell.alignment = _WRAP
             if c in (3, 9, 10):
@@ -312,8 +372,8 @@ def _unit_sheet(
         ("Xếp loại", RATING_VI.get(standing.rating, standing.rating)),
         ("Báo cáo chưa thẩm định", standing.unreviewed),
     ):
-        ws.cell(row=row, column=2, value=label).font = _BOLD
-        cell = ws.cell(row=row, column=3, value=value)
+        put(ws, row, 2, label).font = _BOLD
+        cell = put(ws, row, 3, value)
         cell.font = _BOLD
         if isinstance(value, float):
             cell.number_format = SCORE_FORMAT
@@ -324,7 +384,6 @@ def _unit_sheet(
 
 async def _extras(session: AsyncSession, data: YearData) -> _Extras:
     report_ids = [e.report_id for e in data.entries.values()]
-    review_ids = [e.review_id for e in data.entries.values() if e.review_id is not None]
     evidence: dict[int, list[str]] = defaultdict(list)
     if report_ids:
         for report_id, name in await session.execute(
@@ -333,14 +392,17 @@ async def _extras(session: AsyncSession, data: YearData) -> _Extras:
             .order_by(EvidenceFile.id)
         ):
             evidence[report_id].append(name)
+    # All the unit's explanations of the newest version, oldest first, whichever review they
+    # answered: a revised review is usually the chair's answer to one, and keying them by
+    # the newest review left the column empty just when it mattered.
     answers: dict[int, list[str]] = defaultdict(list)
-    if review_ids:
-        for review_id, text in await session.execute(
-            select(Explanation.review_id, Explanation.text)
-            .where(Explanation.review_id.in_(review_ids))
+    if report_ids:
+        for report_id, text in await session.execute(
+            select(Explanation.report_id, Explanation.text)
+            .where(Explanation.report_id.in_(report_ids))
             .order_by(Explanation.created_at, Explanation.id)
         ):
-            answers[review_id].append(text)
+            answers[report_id].append(text)
     targets = await unit_targets(session, [leaf.id for leaf in data.leaves])
     return _Extras(targets=targets, evidence=dict(evidence), answers=dict(answers))
 

@@ -7,6 +7,7 @@ report of a criterion in any period of the year is the unit's current standing o
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from services import audit, scoring, standings
 from services.access import Actor, Permission, Seat
 from services.calendar import PeriodState as PeriodState  # handlers/ import it from here
 from services.calendar import current_index, period_state
-from services.errors import InvalidInput, NotFound
+from services.errors import InvalidInput, NotFound, chair_term
 from services.values import parse_value
 
 ZERO = Decimal(0)
@@ -61,6 +62,12 @@ class CriterionView:
     measure_unit: str | None
     evidence_required: bool
     scale_to_best: bool
+
+    @property
+    def to_report(self) -> bool:
+        """A criterion every unit must report: not a bonus or penalty item (those are
+        reported only when earned). The rule of the boards and /tonghop (`Leaf.base`)."""
+        return self.kind not in standings.EXTRA_KINDS
 
     @property
     def percent(self) -> bool:
@@ -122,17 +129,18 @@ class Sheet:
     lines: list[Line]
 
     @property
+    def to_report(self) -> int:
+        """How many criteria the unit must report (what "15/15" counts in /tonghop)."""
+        return sum(1 for line in self.lines if line.criterion.to_report)
+
+    @property
     def reported(self) -> int:
-        return sum(1 for line in self.lines if line.latest is not None)
+        """Criteria to report that have a report; a bonus or penalty item adds nothing."""
+        return sum(1 for line in self.lines if line.criterion.to_report and line.latest)
 
     @property
     def missing(self) -> list[Line]:
-        return [
-            line
-            for line in self.lines
-            if line.latest is None
-            and line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
-        ]
+        return [line for line in self.lines if line.latest is None and line.criterion.to_report]
 
     def total(self, verified: bool) -> Decimal:
         # The boards' scoring of a unit, so /tiendo and the leaderboard always agree.
@@ -142,11 +150,7 @@ class Sheet:
     @property
     def base_max(self) -> Decimal:
         return sum(
-            (
-                line.criterion.max_points
-                for line in self.lines
-                if line.criterion.kind not in (CriterionKind.BONUS, CriterionKind.PENALTY)
-            ),
+            (line.criterion.max_points for line in self.lines if line.criterion.to_report),
             ZERO,
         )
 
@@ -379,6 +383,53 @@ def find_period(periods: list[PeriodView], code: str | None, cluster_code: str) 
     raise NotFound("error.period_not_found", code=code, periods=", ".join(p.code for p in periods))
 
 
+# What a period code looks like in any cadence: T01…T12, Q1…Q4, H1/H2, N (services.calendar).
+# Criterion codes are dotted numbers, so a word of this shape is never meant as one.
+_PERIOD_SHAPE = re.compile(r"^(?:[tqh]\d{1,2}|n)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OneLine:
+    """The one-line form `/report [PERIOD] CODE VALUE [note…]`, split."""
+
+    period_code: str | None
+    criterion_code: str
+    raw_value: str
+    note: str | None
+
+
+async def one_line(session: AsyncSession, actor: Actor, words: list[str]) -> OneLine:
+    """Split the one-line form. A leading word that looks like a period code is taken as one
+    and must be a period of the working year: `/baocao Q5 1.2 50` is told that Q5 is not a
+    period (with the year's periods), not that Q5 is not a criterion."""
+    scope = await _Scope(session, actor).load()
+    if scope.year.status is YearStatus.CLOSED:
+        raise InvalidInput("error.year_closed", year=scope.year.year)
+    period_code = None
+    if len(words) >= 3 and _PERIOD_SHAPE.match(words[0]):
+        rows = await session.scalars(
+            select(Period.code).where(
+                Period.cluster_id == scope.cluster.id, Period.year == scope.year.year
+            )
+        )
+        codes = sorted(rows)
+        found = next((c for c in codes if c.lower() == words[0].lower()), None)
+        if found is None:
+            raise NotFound("error.period_not_found", code=words[0], periods=", ".join(codes))
+        period_code, words = found, words[1:]
+    if len(words) < 2:
+        raise InvalidInput("error.one_line_usage")
+    return OneLine(period_code, words[0], words[1], " ".join(words[2:]) or None)
+
+
+async def check_open(session: AsyncSession, actor: Actor) -> None:
+    """Refuse at once when the officer's year takes no more reports (a closed year), so a
+    guided report never walks to its value step only to be refused there."""
+    scope = await _Scope(session, actor).load()
+    if scope.year.status is YearStatus.CLOSED:
+        raise InvalidInput("error.year_closed", year=scope.year.year)
+
+
 async def periods(session: AsyncSession, actor: Actor, now: datetime) -> list[PeriodView]:
     """The working year's periods with their state, for choosing one."""
     scope = await _Scope(session, actor).load()
@@ -434,7 +485,10 @@ async def _preview(
         raise InvalidInput("error.period_not_started", period=period.code)
     if period.state is PeriodState.LOCKED:
         raise InvalidInput(
-            "error.period_locked", period=period.code, days=scope.year.late_lock_days
+            "error.period_locked",
+            period=period.code,
+            days=scope.year.late_lock_days,
+            chair=chair_term(scope.cluster.kind.value),
         )
     value = parse_value(
         criterion.kind,

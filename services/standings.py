@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -55,6 +55,8 @@ class Member:
     name: str
     short_name: str
     role: Role
+    valid_from: date | None = None  # the unit's life (mergers): see calendar.exists_during
+    valid_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -336,14 +338,20 @@ async def load_years(
             Unit.code,
             Unit.name,
             Unit.short_name,
+            Unit.valid_from,
+            Unit.valid_to,
         )
         .join(Unit, Unit.id == Membership.unit_id)
         .where(Membership.year == year, scoped(Membership.cluster_id))
         .order_by(Membership.cluster_id, Unit.code)
     )
-    for cluster_id, role, unit_id, code, name, short_name in await session.execute(members):
+    for cluster_id, role, unit_id, code, name, short, since, until in await session.execute(
+        members
+    ):
         if cluster_id in data:
-            data[cluster_id].members.append(Member(unit_id, code, name, short_name, role))
+            data[cluster_id].members.append(
+                Member(unit_id, code, name, short, role, valid_from=since, valid_to=until)
+            )
 
     criteria = (
         select(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Cluster, ClusterYear, Explanation, Period
 from services.access import Actor, Permission
-from services.calendar import PeriodState
+from services.calendar import PeriodState, exists_during
 from services.leaderboard import cluster_named_first, working_year
 from services.reporting import PeriodView, find_period, period_views
 from services.standings import Board, Leaf, Member, YearData, build_board, last_posts, load_years
@@ -26,7 +26,7 @@ class UnitLine:
     base_leaves: int
     late: int  # reports of the period sent after its deadline
     missing: list[str]  # codes of base criteria not reported in the period
-    pending_reviews: int  # year to date: newest versions without a review
+    pending_reviews: int  # the period's reports waiting for review (see _pending)
     explanations: int  # answers to the current reviews, waiting for the chair
 
     @property
@@ -101,6 +101,18 @@ async def _explanations(session: AsyncSession, review_ids: list[int]) -> dict[in
     return {review_id: int(count) for review_id, count in rows}
 
 
+def _pending(in_period: YearData, to_date: YearData, unit_id: int) -> int:
+    """The unit's reports of the period that wait for review: its newest version of a
+    criterion, sent in this period, without a review. A version of this period already
+    replaced by a later period's is no longer the one to review (the newer one is)."""
+    waiting = 0
+    for leaf in in_period.leaves:
+        here, newest = in_period.entry(unit_id, leaf.id), to_date.entry(unit_id, leaf.id)
+        if here is not None and newest is not None and here.report_id == newest.report_id:
+            waiting += newest.verified is None
+    return waiting
+
+
 async def _build(
     session: AsyncSession,
     cluster: Cluster,
@@ -120,8 +132,14 @@ async def _build(
     current_reviews = [e.review_id for e in to_date.entries.values() if e.review_id is not None]
     answered = await _explanations(session, current_reviews)
     base = [leaf for leaf in in_period.leaves if leaf.base]
+    # A unit merged away before the period (or created after it) owes it nothing.
+    members = [
+        m
+        for m in in_period.members
+        if exists_during(m.valid_from, m.valid_to, period.starts_on, period.ends_on)
+    ]
     units = []
-    for member in in_period.members:
+    for member in members:
         entries = [in_period.entry(member.unit_id, leaf.id) for leaf in in_period.leaves]
         reported = [leaf for leaf in base if in_period.entry(member.unit_id, leaf.id)]
         ytd = [to_date.entry(member.unit_id, leaf.id) for leaf in to_date.leaves]
@@ -132,7 +150,7 @@ async def _build(
                 base_leaves=len(base),
                 late=sum(1 for e in entries if e is not None and e.late),
                 missing=[leaf.code for leaf in base if leaf not in reported],
-                pending_reviews=sum(1 for e in ytd if e is not None and e.verified is None),
+                pending_reviews=_pending(in_period, to_date, member.unit_id),
                 explanations=sum(
                     answered.get(e.review_id, 0)
                     for e in ytd
@@ -144,9 +162,9 @@ async def _build(
         CriterionLine(
             leaf=leaf,
             reported_units=sum(
-                1 for m in in_period.members if in_period.entry(m.unit_id, leaf.id) is not None
+                1 for m in members if in_period.entry(m.unit_id, leaf.id) is not None
             ),
-            units=len(in_period.members),
+            units=len(members),
         )
         for leaf in base
     ]

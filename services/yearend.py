@@ -4,7 +4,7 @@ chair to next year's chair and vice-chair, with next year opened from this year'
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -138,6 +138,9 @@ class HandoverPlan:
     chair: str | None  # this year's chair (short name)
     vice_chair: str | None
     dropped: list[str]  # units that end before next year and have no successor
+    # Every merger: (the unit that leaves, the unit that takes its place), also when the
+    # successor is already a member (Ninh Thuận → Khánh Hòa) or takes in several units.
+    mergers: list[tuple[str, str]] = field(default_factory=list)
 
     def candidate(self, unit_id: int) -> Candidate:
         for c in self.candidates:
@@ -190,6 +193,7 @@ async def _plan(session: AsyncSession, cluster: Cluster) -> HandoverPlan:
     ).all()
     candidates: dict[int, Candidate] = {}
     dropped: list[str] = []
+    mergers: list[tuple[str, str]] = []
     chair = vice = None
     for role, unit in rows:
         if role is Role.CHAIR:
@@ -206,6 +210,7 @@ async def _plan(session: AsyncSession, cluster: Cluster) -> HandoverPlan:
         if successor is None:
             dropped.append(unit.short_name)
             continue
+        mergers.append((unit.short_name, successor.short_name))
         candidates.setdefault(
             successor.id,
             Candidate(
@@ -224,6 +229,7 @@ async def _plan(session: AsyncSession, cluster: Cluster) -> HandoverPlan:
         chair=chair,
         vice_chair=vice,
         dropped=dropped,
+        mergers=mergers,
     )
 
 

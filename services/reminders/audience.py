@@ -21,6 +21,7 @@ from models.tables import (
     Unit,
 )
 from services.addresses import Address
+from services.calendar import exists_during
 from services.contacts import Contact, officer_contacts
 from services.reminders.messages import (
     CriterionRef,
@@ -78,6 +79,17 @@ class Reader:
             self._members[key] = {unit.id: (unit, role) for unit, role in rows}
         return self._members[key]
 
+    async def period_members(
+        self, period: PeriodRef, cluster_id: int
+    ) -> dict[int, tuple[Unit, Role]]:
+        """The year's member units that existed during the period (services.calendar)."""
+        members = await self.members(cluster_id, period.year)
+        return {
+            unit_id: (unit, role)
+            for unit_id, (unit, role) in members.items()
+            if exists_during(unit.valid_from, unit.valid_to, period.starts_on, period.ends_on)
+        }
+
     async def units_in(self, cluster_id: int, year: int, roles: Iterable[Role]) -> list[int]:
         wanted = set(roles)
         members = await self.members(cluster_id, year)
@@ -88,7 +100,7 @@ class Reader:
         if period.id in self._gaps:
             return self._gaps[period.id]
         criteria = await self.criteria(cluster_id, period.year)
-        members = await self.members(cluster_id, period.year)
+        members = await self.period_members(period, cluster_id)
         reported: dict[int, set[int]] = defaultdict(set)
         rows = await self.s.execute(
             select(Report.unit_id, Report.criterion_id)
@@ -99,10 +111,6 @@ class Reader:
             reported[unit_id].add(criterion_id)
         gaps = {}
         for unit_id, (unit, _) in members.items():
-            if unit.valid_to is not None and unit.valid_to < period.starts_on:
-                continue  # merged away before the period began
-            if unit.valid_from is not None and unit.valid_from > period.ends_on:
-                continue
             missing = tuple(
                 CriterionRef(c.code, c.name) for c in criteria if c.id not in reported[unit_id]
             )
@@ -126,7 +134,7 @@ class Reader:
 class Where:
     cluster: Cluster
     tz: ZoneInfo
-    members: int
+    members: int  # member units existing during the period: "5 of 6 units" counts these
 
 
 def due_item(

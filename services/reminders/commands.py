@@ -20,7 +20,7 @@ from services.access import Actor, Permission
 from services.calendar import PeriodState
 from services.cluster_file import year_settings
 from services.clusters import current_year
-from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.errors import InvalidInput, NotFound, PermissionDenied, chair_term
 from services.reminders.audience import Reader, Where, to_group, to_units
 from services.reminders.ledger import new_only
 from services.reminders.messages import Due, Gap, PeriodRef, period_ref
@@ -98,12 +98,17 @@ async def nudge(
     if state is PeriodState.FUTURE:
         raise InvalidInput("error.period_not_started", period=period.code)
     if state is PeriodState.LOCKED:
-        raise InvalidInput("error.period_locked", period=period.code, days=year.late_lock_days)
+        raise InvalidInput(
+            "error.period_locked",
+            period=period.code,
+            days=year.late_lock_days,
+            chair=chair_term(cluster.kind.value),
+        )
     reader = Reader(session)
     gaps = tuple((await reader.gaps(period, cluster.id)).values())
     today = now.astimezone(tz).date()
     deadline_day = period.deadline.astimezone(tz).date()
-    members = len(await reader.members(cluster.id, year.year))
+    members = len(await reader.period_members(period, cluster.id))
     where = Where(cluster, tz, members)
     until = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
     rule = f"nudge:{today.isoformat()}"

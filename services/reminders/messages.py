@@ -75,7 +75,7 @@ class Due:
     unit_id: int | None = None
     user_id: int | None = None
     gaps: tuple[Gap, ...] = ()
-    members: int = 0  # member units of the period's year, for "4 of 6 units"
+    members: int = 0  # member units existing during the period, for "4 of 6 units"
     subject: str | None = None  # UNREACHABLE: who blocked the bot
     subject_unit: str | None = None
 

@@ -114,7 +114,7 @@ async def plan(
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
-            members = len(await reader.members(cluster.id, year.year))
+            members = len(await reader.period_members(period, cluster.id))
             where = Where(cluster, tz, members)
             target = found.due if state == "due" else found.expired
             target.extend(await _messages(reader, where, slot, period))

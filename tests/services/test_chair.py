@@ -378,7 +378,8 @@ async def test_the_summary_shows_who_reported_what_and_what_waits(
     assert (units["STC-QNAM"].reported, units["STC-QNAM"].base_leaves) == (3, 34)
     assert units["STC-NTHUAN"].reported == 0 and len(units["STC-NTHUAN"].missing) == 34
     assert units["STC-QNAM"].pending_reviews == 2
-    assert q2.pending_reviews == 2 + 2 + 1  # QNAM 1.2.2, 2.3; QNGAI 1.1.3, 1.2.2; BDINH 1.3.1
+    assert q2.pending_reviews == 2 + 2  # QNAM 1.2.2, 2.3; QNGAI 1.1.3, 1.2.2
+    assert q1.pending_reviews == 1  # BDINH's late 1.3.1 is a Q1 report
     assert q2.completion == (3 + 3 + 2 + 1 + 1, 6 * 34)
     assert q1.deadline_passed
     assert [(u.member.code, u.reported, u.late) for u in q1.units if u.reported] == [

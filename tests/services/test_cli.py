@@ -174,3 +174,29 @@ def test_every_command_has_help(command: list[str]) -> None:
 
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("vi", "Lưu ý: 2024: năm thi đua đã kết thúc; tệp không thể mở lại năm này"),
+        ("en", "Note: 2024: the year is closed; the file cannot reopen it"),
+    ],
+)
+def test_reimporting_a_closed_year_says_so_in_the_settings_language(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, language: str, expected: str
+) -> None:
+    monkeypatch.setenv("THIDUA_APP__LANGUAGE", language)
+    closed = isolated / "closed.toml"
+    closed.write_text(
+        Path(CUM6).read_text(encoding="utf-8").replace('status = "open"', 'status = "closed"', 1),
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["cluster", "import", str(closed)]).exit_code == 0
+
+    again = runner.invoke(app, ["cluster", "import", CUM6])  # the file says "open"
+
+    assert again.exit_code == 0, again.output
+    assert expected in again.output
+    if language == "vi":
+        assert "the year is closed" not in again.output

@@ -14,6 +14,7 @@ from models.tables import Cadence, ClusterKind, ClusterYear
 from services.cluster_file import (
     ClusterFile,
     ClusterFileError,
+    Notice,
     YearSettings,
     load_cluster_file,
     parse_cluster_text,
@@ -231,7 +232,7 @@ def test_a_sum_other_than_100_is_a_warning_not_an_error() -> None:
     spec = parse(cluster_text(criteria=table))
 
     assert spec.years[0].base_total() == Decimal(95)
-    assert spec.warnings() == ["years (2024): the criteria maxima add up to 95, not 100"]
+    assert spec.warnings() == [Notice("import.note.maxima", {"year": 2024, "total": Decimal(95)})]
 
 
 def test_a_year_without_criteria_gives_no_warning() -> None:
