@@ -219,6 +219,10 @@ class ZaloService:
         await self.client.aclose()
 
 
+async def _tick(core: Core) -> None:
+    delivery.tick(core)
+
+
 def run_zalo(settings: Settings) -> None:
     """`thidua run` with a Zalo token and no Telegram one."""
     asyncio.run(_run_zalo(settings))
@@ -240,9 +244,11 @@ async def _run_zalo(settings: Settings) -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
     try:
         await service.start(core, serve_http=True)
-        # The same job as under Telegram's JobQueue: at start-up, then every minute.
+        # The same job as under Telegram's JobQueue: at start-up, then every minute. A
+        # coroutine function, so APScheduler runs it on this loop: a plain function would
+        # run in its thread pool, where the tick cannot start its batch (no event loop).
         scheduler.add_job(
-            delivery.tick,
+            _tick,
             "interval",
             seconds=delivery.TICK_SECONDS,
             args=[core],

@@ -12,6 +12,11 @@ its address names, within that channel's pace (`Channel.pace`):
 - Blocked: the person blocked the bot there; that identity is marked unreachable and the
   chair told once when no channel reaches them any more.
 
+Each message is claimed in the ledger just before its turn, under this run's owner name
+and a short lease (services/reminders/ledger.py), renewed before an attempt when it runs
+low, and finished right after the platform answers: if the process dies, what it held goes
+out again from another tick once the lease has passed.
+
 The batch runs in a background task, so the bot keeps answering while it goes out. Time is
 injected (`Runtime.monotonic`, `Runtime.sleep`, the core's clock): tests never sleep.
 """
@@ -140,6 +145,8 @@ class Runtime:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     last_catch_up: float | None = None
     pacers: dict[str, Pacer] = field(default_factory=dict)
+    # This run's name on its claims in the ledger (host:pid:random).
+    owner: str = field(default_factory=reminders.new_owner)
 
     def pacer(self, channel: str) -> Pacer:
         found = self.pacers.get(channel)
@@ -175,7 +182,7 @@ def runtime(core: Core) -> Runtime:
 class BatchResult:
     planned: int = 0
     sent: int = 0
-    taken: int = 0  # already claimed, by another process or an earlier run
+    taken: int = 0  # held by another process, finished by an earlier run, or lost mid-way
     failed: int = 0
     blocked: int = 0
     skipped: int = 0
@@ -199,7 +206,9 @@ def _spread(items: Iterable[Due]) -> list[Due]:
     return out
 
 
-async def _send(rt: Runtime, item: Due, now: datetime) -> None:
+async def _send(rt: Runtime, item: Due, now: datetime, session: Session) -> None:
+    """One attempt. Writes that belong with the send (a numbered menu) go into `session`,
+    which the caller commits with the ledger's update."""
     core = rt.core
     if item.kind is Kind.LEADERBOARD:
         async with core.session_factory()() as session:
@@ -216,25 +225,52 @@ async def _send(rt: Runtime, item: Due, now: datetime) -> None:
     if core.channels.get(item.address.channel).buttons or not message.choices:
         await core.channels.send(item.address, message, batch=True)
         return
-    # Numbered choices: the chat's menu is written with the send, in its own session.
-    async with core.session_factory()() as session:
-        t = texts(item.language)
-        await present(core, session, item.address, message, t, now=now, batch=True)
-        await session.commit()
+    # Numbered choices: the chat's menu is written with the send (committed by the caller).
+    await present(core, session, item.address, message, texts(item.language), now=now, batch=True)
+
+
+class Lost(Exception):
+    """The claim lapsed and another process took it over: this one must not send."""
+
+
+async def _hold(rt: Runtime, item: Due, held_until: datetime, now: datetime) -> datetime:
+    """The claim's lease, renewed if less than RENEW_BELOW is left (a long pause or
+    retries), so it never lapses while this process is alive and sending. Raises Lost."""
+    if held_until - now >= reminders.RENEW_BELOW:
+        return held_until
+    async with rt.core.session_factory()() as session:
+        if not await reminders.renew(session, item.key, rt.owner, now):
+            raise Lost(item.key)
+    return now + reminders.LEASE
 
 
 async def _attempt(
-    rt: Runtime, item: Due, result: BatchResult, clock: Callable[[], datetime]
+    rt: Runtime,
+    item: Due,
+    result: BatchResult,
+    clock: Callable[[], datetime],
+    held_until: datetime,
 ) -> tuple[Status, str | None]:
-    """Send one claimed message, retrying what is worth retrying, within bounds."""
+    """Send one claimed message, retrying what is worth retrying, within bounds. A message
+    that went out is recorded `sent` here, in the commit right after the platform's answer
+    (with the chat's menu): the only moment a crash can still double it. Raises Lost."""
     limits = rt.limits
     throttled = failures = 0
     delay = limits.backoff
     target = item
     pacer = rt.pacer(item.address.channel)
+    sessions = rt.core.session_factory()
     while True:
+        now = clock()
+        if now >= item.until:  # its day ended while it waited (pauses, retries): never late
+            return Status.SKIPPED, "its working day ended before it could be sent"
+        held_until = await _hold(rt, item, held_until, now)
         try:
-            await _send(rt, target, clock())
+            async with sessions() as session:
+                await _send(rt, target, now, session)
+                # Sent: recorded before anything else (nothing in between but the commit).
+                # If the claim was taken over meanwhile, finish logs the possible double.
+                await reminders.finish(session, item.key, Status.SENT, clock(), owner=rt.owner)
             return Status.SENT, None
         except Blocked as exc:
             return Status.BLOCKED, exc.detail
@@ -273,24 +309,34 @@ async def _deliver(
     now = clock()
     async with sessions() as session:
         if now >= item.until:
-            result.skipped += await reminders.record_skipped(session, [item], now)
+            result.skipped += await reminders.record_skipped(session, [item], now, owner=rt.owner)
             return
         # Claimed just before its turn: if the process dies, what is still queued is
-        # unclaimed and goes out from the next tick (or from the other process).
-        claimed = await reminders.claim(session, item, now)
+        # unclaimed and goes out from the next tick (or from the other process), and what
+        # it claimed goes out again once the lease has passed.
+        claimed = await reminders.claim(session, item, now, owner=rt.owner)
     # The turn is taken even when another process won the claim: processes walking the
     # same list then share one pace instead of adding theirs up.
     await rt.pacer(item.address.channel).turn(item.address)
     if not claimed:
         result.taken += 1
         return
-    status, detail = await _attempt(rt, item, result, clock)
-    async with sessions() as session:
-        await reminders.finish(session, item.key, status, clock(), detail)
-        if status is Status.BLOCKED and not item.to_group:
-            queue.extend(await reminders.mark_unreachable(session, item.address, clock()))
+    try:
+        status, detail = await _attempt(rt, item, result, clock, now + reminders.LEASE)
+    except Lost:
+        result.taken += 1
+        log.warning("reminder %s: the claim lapsed and was taken over; not sent here", item.key)
+        return
+    if status is not Status.SENT:  # a sent one is recorded by _attempt already
+        async with sessions() as session:
+            await reminders.finish(session, item.key, status, clock(), detail, owner=rt.owner)
+            if status is Status.BLOCKED and not item.to_group:
+                queue.extend(await reminders.mark_unreachable(session, item.address, clock()))
     if status is Status.SENT:
         result.sent += 1
+    elif status is Status.SKIPPED:
+        result.skipped += 1
+        log.info("reminder %s to %s skipped: %s", item.key, item.address, detail)
     elif status is Status.BLOCKED:
         result.blocked += 1
         log.info("reminder %s: %s blocked the bot", item.key, item.address)
@@ -326,7 +372,9 @@ async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult
         current = clock()
         async with core.session_factory()() as session:
             found = await reminders.plan(session, current, catch_up=catch_up)
-            skipped = await reminders.record_skipped(session, found.expired, current)
+            skipped = await reminders.record_skipped(
+                session, found.expired, current, owner=rt.owner
+            )
             for closed in await ballot_rules.close_due(session, current):
                 await ballot.announce_result(core, session, closed)
             if catch_up:  # hourly, with the catch-up: drop what has expired

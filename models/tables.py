@@ -432,7 +432,9 @@ class AuditEntry(Base):
 
 class ReminderLog(Base):
     """The ledger of scheduled messages. A row is claimed (inserted) before the message is
-    sent; the unique key makes a second send impossible, across restarts and processes."""
+    sent; the unique key makes a second claim impossible, across restarts and processes.
+    A claim is held by its owner until its lease ends: a claim whose owner died is taken
+    over once the lease has passed (services/reminders/ledger.py)."""
 
     __tablename__ = "reminder_log"
 
@@ -450,6 +452,12 @@ class ReminderLog(Base):
     claimed_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    # The process that holds (or last held) the claim: "host:pid:random", unique per run.
+    # NULL on rows written before revision 0007.
+    owner: Mapped[str | None] = mapped_column(String(100))
+    # Until when a `claimed` row is held by its owner; after it, any process may take it
+    # over. NULL on rows claimed before revision 0007: their lease is claimed_at + LEASE.
+    lease_until: Mapped[datetime | None]
 
 
 class LeaderboardPost(Base):

@@ -5,8 +5,11 @@ The schedule is data: the cluster year's `settings["reminders"]` and `settings["
 (from the cluster file) and the periods' deadlines. Given `now`, `plan` lists every message
 that is due and not yet in the ledger (`reminder_log`). A message is claimed by inserting its
 dedup key (rule|period|unit|recipient) just before it is sent; the unique index makes a second
-claim fail, so two processes, or one restarted, never send it twice. A claim that is never
-finished (the process died mid-send) stays `claimed` and is not retried: at most once.
+claim fail, so two processes, or one restarted, never both hold it. A claim names its owner
+(the process) and is held for a short lease; one never finished (the process died) is
+offered again once its lease has passed and taken over by one process: nothing is lost, and
+a message goes out twice only if its process died between the platform's answer and the
+ledger's update.
 
 A message falls due at its time and stays due until the end of that working day; one whose
 day ended while the bot was down is recorded as `skipped` (with a log line) and never sent.
@@ -18,12 +21,16 @@ The package, by job: `schedule` (rules → slots), `messages` (what a message ca
 
 from services.reminders.commands import DeadlineLine, Deadlines, Nudge, deadlines, nudge
 from services.reminders.ledger import (
+    LEASE,
+    RENEW_BELOW,
     Status,
     claim,
-    existing_keys,
     finish,
+    held_keys,
     new_only,
+    new_owner,
     record_skipped,
+    renew,
 )
 from services.reminders.messages import (
     CriterionRef,
@@ -46,7 +53,9 @@ from services.reminders.schedule import (
 )
 
 __all__ = [
+    "LEASE",
     "LOOKBACK",
+    "RENEW_BELOW",
     "BoardRule",
     "CriterionRef",
     "DeadlineLine",
@@ -64,14 +73,16 @@ __all__ = [
     "claim",
     "deadlines",
     "dedup_key",
-    "existing_keys",
     "finish",
     "group_recipient",
+    "held_keys",
     "mark_unreachable",
     "new_only",
+    "new_owner",
     "nudge",
     "period_ref",
     "period_slots",
     "plan",
     "record_skipped",
+    "renew",
 ]

@@ -121,7 +121,7 @@ async def nudge(
     for gap in gaps:
         if not await reader.officers(cluster.id, gap.unit_id):
             unreached.append(gap.unit_name)
-    fresh = await new_only(session, items)
+    fresh = await new_only(session, items, now)
     if fresh:
         audit.record(
             session,

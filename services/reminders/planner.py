@@ -47,10 +47,7 @@ from services.reminders.schedule import (
 )
 from services.workdays import OFFICE_HOURS, WorkingHours
 
-# A message whose day ended while the bot was down is recorded as skipped if it fell due
 
-
-# A message whose day ended while the bot was down is recorded as skipped if it fell due
 @dataclass
 class Plan:
     due: list[Due] = field(default_factory=list)
@@ -83,8 +80,9 @@ async def plan(
     hours: WorkingHours = OFFICE_HOURS,
     lookback: timedelta = LOOKBACK,
 ) -> Plan:
-    """Every scheduled message due at `now` and not yet in the ledger; with `catch_up`, also
-    those whose working day ended unsent (to be recorded as skipped)."""
+    """Every scheduled message due at `now` and not yet in the ledger (or whose claim has
+    lapsed); with `catch_up`, also those whose working day ended unsent (to be recorded as
+    skipped)."""
     reader = Reader(session)
     found = Plan()
     clusters = {c.id: c for c in await session.scalars(select(Cluster))}
@@ -136,8 +134,10 @@ async def plan(
             where = Where(cluster, tz, 0)
             items = await _board_items(reader, where, slot, year_row.year, rule.without_group)
             (found.due if state == "due" else found.expired).extend(items)
-    found.due = await new_only(session, found.due)
-    found.expired = await new_only(session, found.expired)
+    # Not in the ledger, or claimed by a process whose lease has lapsed (it died): due ones
+    # are retried, those whose day ended are recorded as skipped.
+    found.due = await new_only(session, found.due, now)
+    found.expired = await new_only(session, found.expired, now)
     return found
 
 
@@ -217,4 +217,4 @@ async def mark_unreachable(session: AsyncSession, address: Address, now: datetim
                 notices.append(replace(item, subject=user.full_name, subject_unit=unit.name))
             if told:
                 break
-    return await new_only(session, notices)
+    return await new_only(session, notices, now)

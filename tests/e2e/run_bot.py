@@ -14,6 +14,12 @@ a user could set moves a production bot's clock.
 Why a clock at all: reminders go out on Vietnamese working days in office hours only, so a
 test on the real clock could only pass at certain hours. With E2E_CLOCK the test puts the
 process just before or just after a reminder's time, whatever the hour in CI.
+
+Zalo alone (`thidua run` with only a Zalo token, `bot.zalo_service.run_zalo`) builds its core
+with `bot.zalo_service.make_core`; that is wrapped the same way, so E2E_CLOCK places a
+Zalo-only process too. With E2E_ZALO_CEILING set, the Zalo channel's overall ceiling on
+sends (15/s, a constant of bot/zalo/channel.py) follows `zalo.per_second` instead, so a
+crash test can run its 300-message batches at 100/s: pacing is not what it checks.
 """
 
 from __future__ import annotations
@@ -30,13 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from telegram.request import BaseRequest
 
 import bot.telegram.app
+import bot.zalo_service
 from bot import cli
 from bot.settings import Settings
+from bot.zalo.channel import ZaloPacing
 from bot.zalo_service import ZaloService
-from handlers.core import utc_now
+from handlers.core import Core, utc_now
 from tests.e2e.fixing import FixingRequest
 
 _build = bot.telegram.app.build_application
+_make_core = bot.zalo_service.make_core
 
 
 def _clock() -> Callable[[], datetime]:
@@ -72,7 +81,23 @@ def _build_with_fixing(
     return app
 
 
+def _make_core_with_clock(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Core:
+    core = _make_core(settings, _clock() if clock is utc_now else clock)
+    if os.environ.get("E2E_CLOCK"):
+        from handlers.delivery import runtime
+
+        runtime(core).autotick = True  # as above: the scheduler drives this clock's ticks
+    return core
+
+
+def _pacing_at_per_second(per_second: float = 10.0, private_gap: float = 1.0) -> ZaloPacing:
+    return ZaloPacing(per_second, private_gap, ceiling_per_second=per_second)
+
+
 bot.telegram.app.build_application = _build_with_fixing
+bot.zalo_service.make_core = _make_core_with_clock
+if os.environ.get("E2E_ZALO_CEILING"):
+    bot.zalo_service.ZaloPacing = _pacing_at_per_second  # type: ignore[attr-defined,assignment]
 
 if __name__ == "__main__":
     sys.argv[0] = "thidua"

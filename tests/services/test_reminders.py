@@ -5,12 +5,12 @@ chair's nudge and the deadlines view."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.db import session_factory
 from models.tables import AuditEntry, Cluster, ClusterYear, Identity, ReminderLog
@@ -27,6 +27,7 @@ CHAIR, VICE, BDINH, BDINH2, PYEN = 3201, 3202, 3203, 3204, 3205
 TN_CHAIR = 3301
 GROUP = -100_555
 NOT_CHASED = {"STC-BDINH", "STC-PYEN", "STC-QNAM", "STC-QNGAI"}
+OWNER, DEAD, OTHER = "host-a:101:aaaa", "host-a:102:dead", "host-b:201:bbbb"
 
 
 def local(y: int, m: int, d: int, hh: int = 8, mm: int = 30) -> datetime:
@@ -59,8 +60,8 @@ async def send_all(session: AsyncSession, items: list[Due], now: datetime) -> in
     """What the sender does, minus Telegram: claim each, then mark it sent."""
     sent = 0
     for item in items:
-        if await reminders.claim(session, item, now):
-            await reminders.finish(session, item.key, Status.SENT, now)
+        if await reminders.claim(session, item, now, owner=OWNER):
+            await reminders.finish(session, item.key, Status.SENT, now, owner=OWNER)
             sent += 1
     return sent
 
@@ -118,7 +119,10 @@ async def test_each_message_is_claimed_once_and_a_restart_sends_nothing_new(
     assert await send_all(session, first.due, now) == len(first.due) == 6
     again = await reminders.plan(session, now)  # the same process, or one just restarted
     assert again.due == []
-    assert not await reminders.claim(session, first.due[0], now)
+    assert not await reminders.claim(session, first.due[0], now, owner=OWNER)
+    later = now + reminders.LEASE * 10  # finished rows never come back, however late
+    assert not await reminders.claim(session, first.due[0], later, owner="someone-else")
+    assert (await reminders.plan(session, later)).due == []
     rows = list(await session.scalars(select(ReminderLog)))
     assert len(rows) == 6 and {r.status for r in rows} == {"sent"}
     assert {r.rule for r in rows} == {"before:1", "group_missing:1"}
@@ -135,13 +139,148 @@ async def test_concurrent_claims_from_separate_connections_let_exactly_one_throu
         won = 0
         async with factory() as own:
             for item in plan.due:
-                won += await reminders.claim(own, item, now)
+                won += await reminders.claim(own, item, now, owner=OWNER)
         return won
 
     results = await asyncio.gather(*(claim_all() for _ in range(4)))
     assert sum(results) == len(plan.due)
     count = len(list(await session.scalars(select(ReminderLog.dedup_key))))
     assert count == len(plan.due)
+
+
+async def claim_each(session: AsyncSession, items: list[Due], now: datetime, owner: str) -> int:
+    return sum([await reminders.claim(session, item, now, owner=owner) for item in items])
+
+
+async def row(session: AsyncSession, key: str) -> ReminderLog:
+    session.expunge_all()  # read what the database holds, not what this session remembers
+    found = await session.scalar(select(ReminderLog).where(ReminderLog.dedup_key == key))
+    assert found is not None
+    return found
+
+
+async def test_a_claim_whose_owner_died_is_taken_over_after_its_lease_not_before(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 4)
+    due = (await reminders.plan(session, now)).due
+    assert await claim_each(session, due, now, DEAD) == len(due) == 6  # then it dies
+
+    almost = now + reminders.LEASE - timedelta(seconds=1)
+    assert (await reminders.plan(session, almost)).due == []  # still held by its owner
+    assert await claim_each(session, due, almost, OWNER) == 0
+
+    lapsed = now + reminders.LEASE
+    again = (await reminders.plan(session, lapsed)).due
+    assert [d.key for d in again] == [d.key for d in due]  # offered again, in order
+    assert await claim_each(session, again, lapsed, OWNER) == 6
+    taken = await row(session, due[0].key)
+    assert (taken.status, taken.owner) == ("claimed", OWNER)
+    assert taken.claimed_at == lapsed and taken.lease_until == lapsed + reminders.LEASE
+    assert (await reminders.plan(session, lapsed)).due == []  # held again, by the new owner
+
+    # The dead owner's late word changes nothing: the claim is no longer its own.
+    assert not await reminders.finish(session, due[0].key, Status.SENT, lapsed, owner=DEAD)
+    assert not await reminders.renew(session, due[0].key, DEAD, lapsed)
+    assert (await row(session, due[0].key)).status == "claimed"
+    for item in again:
+        assert await reminders.finish(session, item.key, Status.SENT, lapsed, owner=OWNER)
+    finished = await row(session, due[0].key)
+    assert (finished.status, finished.owner, finished.sent_at) == ("sent", OWNER, lapsed)
+    assert (await reminders.plan(session, now + reminders.LEASE * 5)).due == []
+
+
+async def test_a_renewed_lease_keeps_the_claim_past_its_first_term(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 4)
+    [first, *_] = (await reminders.plan(session, now)).due
+    assert await reminders.claim(session, first, now, owner=OWNER)
+    assert await reminders.renew(session, first.key, OWNER, now + timedelta(seconds=90))
+    at_old_end = now + reminders.LEASE + timedelta(seconds=1)
+    assert first.key not in {d.key for d in (await reminders.plan(session, at_old_end)).due}
+    assert not await reminders.claim(session, first, at_old_end, owner=OTHER)
+    assert (await row(session, first.key)).owner == OWNER
+
+
+async def test_two_processes_racing_for_a_lapsed_claim_exactly_one_wins_each(
+    engine: AsyncEngine, session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    now = local(2024, 7, 4)
+    due = (await reminders.plan(session, now)).due
+    assert await claim_each(session, due, now, DEAD) == 6
+    lapsed = now + reminders.LEASE + timedelta(seconds=5)
+    offered = (await reminders.plan(session, lapsed)).due
+    assert len(offered) == 6
+    factory = session_factory(engine)
+
+    async def racer(owner: str) -> set[str]:
+        won = set()
+        async with factory() as own:
+            for item in offered:
+                if await reminders.claim(own, item, lapsed, owner=owner):
+                    won.add(item.key)
+        return won
+
+    owners = [f"racer-{n}:{n}:0000" for n in range(4)]
+    results = await asyncio.gather(*(racer(o) for o in owners))
+    assert sum(len(r) for r in results) == 6  # each lapsed claim taken over once
+    assert set().union(*results) == {d.key for d in due}
+    for owner, won in zip(owners, results, strict=True):
+        for key in won:
+            assert (await row(session, key)).owner == owner
+
+    # Many at once for one message: one wins, whichever it is.
+    [item, *_] = offered
+    later = lapsed + reminders.LEASE
+    wins = await asyncio.gather(*(racer_one(factory, item, later, o) for o in owners * 2))
+    assert sum(wins) == 1
+
+
+async def racer_one(
+    factory: async_sessionmaker[AsyncSession], item: Due, now: datetime, owner: str
+) -> bool:
+    async with factory() as own:
+        return await reminders.claim(own, item, now, owner=owner)
+
+
+async def test_a_claim_from_before_leases_counts_as_leased_from_its_claim(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    """Revision 0007 leaves old rows' owner and lease empty: a `claimed` one is held for
+    LEASE from its claimed_at (a previous-version process may still be sending it), then
+    retried while still due."""
+    now = local(2024, 7, 4)
+    due = (await reminders.plan(session, now)).due
+    assert await claim_each(session, due, now, DEAD) == 6
+    await session.execute(update(ReminderLog).values(owner=None, lease_until=None))
+    await session.commit()
+    assert (await reminders.plan(session, now + timedelta(minutes=1))).due == []
+    lapsed = now + reminders.LEASE
+    assert len((await reminders.plan(session, lapsed)).due) == 6
+    assert await claim_each(session, due, lapsed, OWNER) == 6
+
+
+async def test_a_lapsed_claim_whose_day_ended_is_skipped_never_sent_late(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    afternoon = local(2024, 7, 2, 16, 50)
+    due = (await reminders.plan(session, afternoon)).due
+    assert {d.rule for d in due} == {"before:3", "group_missing:3"}
+    assert await claim_each(session, due, afternoon, DEAD) == len(due)  # then it dies
+
+    evening = local(2024, 7, 2, 17, 5)  # the lease has passed, and so has the working day
+    plan = await reminders.plan(session, evening)
+    assert plan.due == []
+    assert {d.key for d in due} <= {d.key for d in plan.expired}
+    stale = [d for d in plan.expired if d.key in {x.key for x in due}]
+    assert await reminders.record_skipped(session, stale, evening, owner=OWNER) == len(due)
+    skipped = await row(session, due[0].key)
+    assert (skipped.status, skipped.owner, skipped.sent_at) == ("skipped", OWNER, None)
+    assert skipped.detail and "17:00 02/07/2024" in skipped.detail
+    assert not {d.key for d in due} & {
+        d.key for d in (await reminders.plan(session, evening)).expired
+    }
 
 
 async def test_a_message_is_due_until_the_end_of_its_working_day_then_skipped(
@@ -153,7 +292,9 @@ async def test_a_message_is_due_until_the_end_of_its_working_day_then_skipped(
     next_morning = await reminders.plan(session, local(2024, 7, 3, 9))
     assert next_morning.due == []
     assert {d.rule for d in next_morning.expired} >= {"before:3", "group_missing:3"}
-    skipped = await reminders.record_skipped(session, next_morning.expired, local(2024, 7, 3, 9))
+    skipped = await reminders.record_skipped(
+        session, next_morning.expired, local(2024, 7, 3, 9), owner=OWNER
+    )
     assert skipped == len(next_morning.expired)
     rows = list(await session.scalars(select(ReminderLog)))
     assert {r.status for r in rows} == {"skipped"}

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from handlers.i18n import Html
 from handlers.io import Text
 from models.db import create_engine, session_factory
 from models.tables import Identity, ReminderLog
+from services import reminders
 from services.addresses import Address
 from services.uow import Session
 from tests.telegram.conftest import ADMIN_ID, Clock, InviteMaker
@@ -36,6 +37,7 @@ HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CHAIR, VICE, BDINH, BDINH2, PYEN = 6001, 6002, 6003, 6004, 6005
 OFFICERS = (CHAIR, VICE, BDINH, BDINH2, PYEN)
 GROUP = -100_777
+OTHER = "host-b:4242:cafe"  # another process's name on its claims
 
 
 def local(y: int, m: int, d: int, hh: int = 8, mm: int = 0) -> datetime:
@@ -479,3 +481,81 @@ async def test_what_is_due_goes_out_as_soon_as_the_bot_starts(
         await started.post_shutdown(started)
         await started.shutdown()
     assert per_chat(sent) == {chat: 1 for chat in (*OFFICERS, GROUP)}
+
+
+def clock_follows_sleep(app: ThiduaApp, clock: Clock, fake_time: FakeTime) -> list[datetime]:
+    """The bot's clock moves with the sender's (fake) sleeps, so a long pause uses up the
+    claim's lease; returns the times slept to."""
+    rt = delivery.runtime(app.bot_data)
+    woke: list[datetime] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.now += timedelta(seconds=max(seconds, 0.0))
+        woke.append(clock.now)
+        await fake_time.sleep(seconds)
+
+    rt.sleep = sleep
+    return woke
+
+
+async def test_a_long_rate_limit_pause_renews_the_claim_and_the_message_goes_out_once(
+    app: ThiduaApp,
+    recorder: FlakyRequest,
+    clock: Clock,
+    cum6: None,
+    seeded: str,
+    fake_time: FakeTime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    clock_follows_sleep(app, clock, fake_time)
+    start = local(2024, 6, 28, 8)
+    recorder.retry_after = 50
+    recorder.throttled[PYEN] = 3  # 150 s of waiting: longer than one lease
+    result = await tick(app, clock, start)
+    assert per_chat(recorder) == {chat: 1 for chat in (*OFFICERS, GROUP)}
+    assert result.sent == 6 and result.taken == 0
+    [row] = [r for r in await ledger(seeded) if r.recipient == f"telegram:{PYEN}"]
+    assert row.status == "sent" and row.owner == delivery.runtime(app.bot_data).owner
+    assert row.lease_until is not None and row.lease_until > row.claimed_at + reminders.LEASE
+
+
+async def test_a_claim_that_lapsed_and_was_taken_over_is_not_sent_by_its_first_owner(
+    app: ThiduaApp,
+    recorder: FlakyRequest,
+    clock: Clock,
+    cum6: None,
+    seeded: str,
+    fake_time: FakeTime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process frozen past its lease (here: a 429 pause longer than it) finds its claim
+    taken over by another and leaves the message to it."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    start = local(2024, 6, 28, 8)
+    rt = delivery.runtime(app.bot_data)
+    engine = create_engine(seeded)
+    taken: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.now += timedelta(seconds=max(seconds, 0.0))
+        if not taken:  # the other process's tick, as soon as it is offered the claim
+            async with session_factory(engine)() as session:
+                due = await reminders.plan(session, clock.now, catch_up=False)
+                for item in due.due:
+                    if item.address == Address("telegram", str(PYEN)):
+                        taken.append(await reminders.claim(session, item, clock.now, owner=OTHER))
+        await fake_time.sleep(seconds)
+
+    rt.sleep = sleep
+    recorder.retry_after = 130
+    recorder.throttled[PYEN] = 1
+    try:
+        result = await tick(app, clock, start)
+    finally:
+        await engine.dispose()
+    assert taken.count(True) == 1  # concurrent sleepers may race for it: one wins
+    assert PYEN not in per_chat(recorder)  # the other process sends it, not this one
+    assert result.taken == 1 and result.sent == 5
+    [row] = [r for r in await ledger(seeded) if r.recipient == f"telegram:{PYEN}"]
+    assert (row.status, row.owner) == ("claimed", OTHER)

@@ -402,6 +402,7 @@ class StandinApp:
         state = self.state
         return _ok(
             {
+                "sent": len(state.sent),  # cheap to poll, unlike the whole log
                 "rate_limited": state.rate_limited,
                 "unauthorized": state.unauthorized,
                 "queued": len(state.queue),

@@ -1,7 +1,7 @@
 """secret ballots: ballots, candidates with their tallies, and who has voted (apart)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 13:20:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import models.types
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
