@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from telegram import Chat, Message, Update, User
 from telegram.ext import TypeHandler
 from telegram.request import RequestData
@@ -19,6 +20,7 @@ from telegram.request import RequestData
 from bot.settings import Settings
 from bot.telegram.app import ThiduaApp, build_application
 from bot.telegram.updates import PerPersonUpdates, person_key
+from models.db import create_engine
 from tests.telegram.conftest import Clock
 from tests.telegram.harness import RecordingRequest, Sent, message, settle
 
@@ -315,3 +317,32 @@ async def test_stop_waits_for_the_updates_still_running(
     [whoami, help_text] = gated.texts_to(AN)
     assert f"{AN}</code>" in whoami
     assert "link mời" in help_text and "Telegram ID" not in help_text
+
+
+# ------------------------------------------------------------------ SQLite under concurrency
+
+
+async def test_concurrent_units_of_work_that_read_then_write_never_find_sqlite_locked(
+    tmp_path: Path,
+) -> None:
+    """What people handled at once do to a SQLite file: each unit of work reads, then writes,
+    then commits, interleaved with the others. The engine's transactions must queue for the
+    write lock (busy_timeout), never fail with "database is locked"."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'locks.db'}", pool_size=40)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, k INT, n INT)"))
+
+    async def unit_of_work(k: int) -> None:
+        async with engine.connect() as conn:
+            for _ in range(3):
+                n = await conn.scalar(text("SELECT count(*) FROM t WHERE k = :k"), {"k": k})
+                await asyncio.sleep(0)  # the others read meanwhile
+                await conn.execute(text("INSERT INTO t (k, n) VALUES (:k, :n)"), {"k": k, "n": n})
+                await conn.commit()
+
+    try:
+        await asyncio.gather(*(unit_of_work(k) for k in range(40)))
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM t")) == 120
+    finally:
+        await engine.dispose()
