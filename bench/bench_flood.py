@@ -136,7 +136,7 @@ class SlowRequest(RecordingRequest):
             await asyncio.sleep(self.rtt)
         answer = await super().do_request(url, method, request_data)
         if name == "sendMessage" and request_data is not None:
-            chat = int(request_data.parameters.get("chat_id", 0))
+            chat = int(str(request_data.parameters.get("chat_id", 0)))
             self.replied.setdefault(chat, time.perf_counter())
         return answer
 
