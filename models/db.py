@@ -19,6 +19,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": 30})
+        # Transactions are left to pysqlite's own rule: no BEGIN until the first INSERT,
+        # UPDATE or DELETE, so a transaction takes the write lock with its first statement
+        # and busy_timeout makes concurrent writers queue. Do not swap in SQLAlchemy's
+        # "BEGIN on begin" recipe: a deferred transaction that reads first and writes later
+        # gets SQLITE_BUSY at once when another writer went first (busy_timeout cannot help),
+        # and BEGIN IMMEDIATE on every unit of work would serialise readers too.
+        # tests/telegram/test_concurrency.py holds concurrent read-then-write to this.
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

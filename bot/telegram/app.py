@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 from bot.settings import Settings, SettingsError
 from bot.telegram.channel import TelegramChannel, on_error, on_update
 from bot.telegram.limits import JSONDict, Limiter
+from bot.telegram.updates import PerPersonUpdates
 from bot.zalo_service import ZaloService, make_core
 from handlers import delivery
 from handlers.commands import menu
@@ -45,6 +46,21 @@ Context = CallbackContext[ExtBot[JSONDict], dict[Any, Any], dict[Any, Any], Core
 ThiduaApp = Application[
     ExtBot[JSONDict], Context, dict[Any, Any], dict[Any, Any], Core, JobQueue[Context]
 ]
+
+
+class ThiduaApplication(ThiduaApp):
+    """PTB's Application, whose `stop` also waits for the updates running in our processor."""
+
+    async def stop(self) -> None:
+        # PTB's stop hands every queued update to the processor and returns once it has
+        # taken them; ours runs them in lanes, so wait for those too (the webhook server's
+        # drain and run_polling's SIGTERM both rely on stop meaning "all handled").
+        await super().stop()
+        processor = self.update_processor
+        if isinstance(processor, PerPersonUpdates):
+            await processor.join()
+
+
 JOB_ID = delivery.JOB_ID
 TICK_SECONDS = delivery.TICK_SECONDS
 
@@ -157,6 +173,9 @@ def build_application(
         .base_file_url(settings.telegram.base_file_url)
         .defaults(Defaults(tzinfo=tz, parse_mode=ParseMode.HTML))
         .context_types(ContextTypes(bot_data=Core))
+        .application_class(ThiduaApplication)
+        # Different people at once, one person's updates in order (bot/telegram/updates.py).
+        .concurrent_updates(PerPersonUpdates())
         # Replies retry a RetryAfter there; reminder batches obey it themselves (delivery).
         .rate_limiter(Limiter())
         .post_init(post_init)

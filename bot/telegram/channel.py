@@ -28,8 +28,9 @@ from bot.telegram.limits import JSONDict, is_group_id, retry_seconds
 from handlers import onboarding
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
 from handlers.core import Core, handle
-from handlers.i18n import texts
+from handlers.i18n import Html, texts
 from handlers.io import Attachment, Choices, Document, Incoming, Outgoing, Picture, Text
+from handlers.split import split_html
 from services.addresses import Address
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+# Telegram's limits, counted after entity parsing (tags removed, &lt; one character), as
+# handlers.split counts: longer texts are sent in parts, longer captions are cut.
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
@@ -52,6 +55,17 @@ def _keyboard(options: Choices) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(c.label, callback_data=c.data) for c in row] for row in options]
     )
+
+
+def _caption(caption: Html) -> tuple[Html | None, Html]:
+    """A file's caption as Telegram takes it (1,024 characters after entity parsing), and
+    what did not fit, to follow as text (empty when it all fits)."""
+    parts = split_html(caption, CAPTION_LIMIT)
+    if len(parts) <= 1:
+        return (parts[0] if parts else None), Html("")
+    # Each part is well-formed on its own, so the rest joined is too; the text splitter
+    # then cuts it again at Telegram's text limit.
+    return parts[0], Html("\n".join(parts[1:]))
 
 
 def _attachments(message: Message | None) -> tuple[Attachment, ...]:
@@ -140,27 +154,23 @@ class TelegramChannel:
         chat_id: int | str = int(chat.id) if chat.id.lstrip("-").isdigit() else chat.id
         try:
             if isinstance(message, Text):
-                await self.bot.send_message(
-                    chat_id,
-                    message.body,
-                    reply_markup=_keyboard(message.choices),
-                    rate_limit_args=limits,
-                )
-            elif isinstance(message, Document):
-                await self.bot.send_document(
-                    chat_id,
-                    document=message.content,
-                    filename=message.filename,
-                    caption=message.caption or None,
-                    rate_limit_args=limits,
-                )
-            elif isinstance(message, Picture):
-                await self.bot.send_photo(
-                    chat_id,
-                    photo=message.png,
-                    caption=message.caption or None,
-                    rate_limit_args=limits,
-                )
+                await self._texts(chat_id, message.body, message.choices, limits)
+            elif isinstance(message, Document | Picture):
+                caption, rest = _caption(message.caption)
+                if isinstance(message, Document):
+                    await self.bot.send_document(
+                        chat_id,
+                        document=message.content,
+                        filename=message.filename,
+                        caption=caption,
+                        rate_limit_args=limits,
+                    )
+                else:
+                    await self.bot.send_photo(
+                        chat_id, photo=message.png, caption=caption, rate_limit_args=limits
+                    )
+                if rest:
+                    await self._texts(chat_id, rest, (), limits)
         except Forbidden as exc:
             raise Blocked(exc.message) from exc
         except ChatMigrated as exc:
@@ -173,6 +183,23 @@ class TelegramChannel:
             raise Transient(exc.message) from exc
         except TelegramError as exc:
             raise Rejected(exc.message) from exc
+
+    async def _texts(
+        self, chat_id: int | str, body: Html, options: Choices, limits: JSONDict | None
+    ) -> None:
+        """A text in as many messages as Telegram needs, the choices under the last one."""
+        parts = split_html(body, TEXT_LIMIT)
+        if not parts:
+            # Telegram refuses an empty text; nothing readable would have been said anyway.
+            log.warning("not sending an empty text to %s (%d choice rows)", chat_id, len(options))
+            return
+        for index, part in enumerate(parts, 1):
+            await self.bot.send_message(
+                chat_id,
+                part,
+                reply_markup=_keyboard(options) if index == len(parts) else None,
+                rate_limit_args=limits,
+            )
 
     async def fetch(self, attachment: Attachment, target: Path) -> None:
         file_id = attachment.ref.removeprefix(f"{CHANNEL}:")

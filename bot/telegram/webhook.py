@@ -36,6 +36,7 @@ from starlette.routing import Route
 from telegram import Update
 
 from bot.settings import Settings, SettingsError
+from bot.telegram.updates import PerPersonUpdates
 
 if TYPE_CHECKING:
     from bot.telegram.app import ThiduaApp
@@ -173,9 +174,19 @@ class WebhookServer:
             "status": status,
             "database": "ok" if database else "unreachable",
             "bot": self.app.bot.username,
-            "queued_updates": self.app.update_queue.qsize(),
+            "queued_updates": pending(self.app),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def pending(app: ThiduaApp) -> int:
+    """Updates accepted and not handled yet: still on PTB's queue, or in our processor's
+    lanes (bot/telegram/updates.py takes them off the queue as soon as it has room)."""
+    held = 0
+    processor = app.update_processor
+    if isinstance(processor, PerPersonUpdates):
+        held = processor.waiting + processor.running
+    return app.update_queue.qsize() + held
 
 
 @contextmanager
@@ -240,7 +251,7 @@ async def serve(
                     await server.serve()
             finally:
                 web.stopping = True
-                log.info("webhook: finishing %d queued updates", app.update_queue.qsize())
+                log.info("webhook: finishing %d queued updates", pending(app))
                 await app.stop()
                 if app.post_stop is not None:
                     await app.post_stop(app)

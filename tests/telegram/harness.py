@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
 from bot.telegram.app import ThiduaApp
+from bot.telegram.updates import PerPersonUpdates
 
 BOT_ID = 5_000_000
 BOT_USERNAME = "thidua_test_bot"
@@ -103,6 +104,15 @@ class RecordingRequest(BaseRequest):
         markup = self.sent()[-1].params.get("reply_markup") or {}
         rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
         return [b.get("callback_data", "") for row in rows for b in row]
+
+
+async def settle(app: ThiduaApp) -> None:
+    """Wait until every update put on `app.update_queue` has been handled: taken off the
+    queue by PTB, then run in its lane by our processor (bot/telegram/updates.py)."""
+    await app.update_queue.join()
+    processor = app.update_processor
+    if isinstance(processor, PerPersonUpdates):
+        await processor.join()
 
 
 _update_ids = itertools.count(1)

@@ -14,7 +14,7 @@ from bot.telegram.app import ThiduaApp
 from bot.telegram.webhook import SECRET_HEADER, WebhookConfig, WebhookServer
 from models.db import create_engine, session_factory
 from tests.telegram.conftest import InviteMaker
-from tests.telegram.harness import RecordingRequest, message
+from tests.telegram.harness import RecordingRequest, message, settle
 
 SECRET = "s3cret_token-for-tests"
 OK = {SECRET_HEADER: SECRET}
@@ -53,7 +53,7 @@ async def test_an_update_with_the_secret_is_handled_like_a_polled_one(
 
     async with await _client(web) as http:
         answer = await http.post("/telegram", json=_json(app, 501, f"/start {token}"), headers=OK)
-    await app.update_queue.join()
+    await settle(app)
 
     assert answer.status_code == 200
     assert "Chào mừng" in recorder.texts_to(501)[0]
@@ -67,7 +67,7 @@ async def test_an_update_without_the_right_secret_is_refused_and_never_queued(
 
     async with await _client(web) as http:
         answer = await http.post("/telegram", json=_json(app, 502, "/whoami"), headers=headers)
-    await app.update_queue.join()
+    await settle(app)
 
     assert answer.status_code == 403
     assert recorder.texts_to(502) == []
