@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import (
@@ -517,6 +518,10 @@ async def _preview(
     )
 
 
+# Attempts at the next version number when officers of one unit report at the same instant.
+_VERSION_RETRIES = 20  # each round stores at least one of the contenders
+
+
 async def submit(
     session: AsyncSession,
     actor: Actor,
@@ -545,21 +550,46 @@ async def submit(
         # Each version stands on its own evidence: a corrected figure needs its proof.
         raise InvalidInput("error.evidence_required", code=criterion.code)
     assert actor.user_id is not None  # an officer has a user row
-    report = Report(
-        unit_id=scope.seat.unit_id,
-        criterion_id=criterion.id,
-        period_id=checked.period.id,
-        version=checked.next_version,
-        value=checked.value,
-        proposed_score=checked.proposed,
-        max_points=criterion.max_points,
-        note=note,
-        late=checked.late,
-        reported_by=actor.user_id,
-        reported_at=now,
-    )
-    session.add(report)
-    await session.flush()
+    # Plain values: a retry below rolls the session back, which expires every ORM object.
+    unit_id, unit_code, cluster_id = scope.seat.unit_id, scope.seat.unit_code, scope.cluster.id
+    criterion_id, code, max_points = criterion.id, criterion.code, criterion.max_points
+    period_id, period_code_ = checked.period.id, checked.period.code
+    version = checked.next_version
+    for _attempt in range(_VERSION_RETRIES):
+        report = Report(
+            unit_id=unit_id,
+            criterion_id=criterion_id,
+            period_id=period_id,
+            version=version,
+            value=checked.value,
+            proposed_score=checked.proposed,
+            max_points=max_points,
+            note=note,
+            late=checked.late,
+            reported_by=actor.user_id,
+            reported_at=now,
+        )
+        session.add(report)
+        try:
+            await session.flush()
+        except IntegrityError:
+            # Another officer of the unit (another worker) stored this version just now:
+            # both reports are kept, this one as the next version.
+            await session.rollback()
+            version = 1 + int(
+                await session.scalar(
+                    select(func.max(Report.version)).where(
+                        Report.unit_id == unit_id,
+                        Report.criterion_id == criterion_id,
+                        Report.period_id == period_id,
+                    )
+                )
+                or 0
+            )
+            continue
+        break
+    else:
+        raise InvalidInput("error.report_busy")
     for item in evidence:
         session.add(
             EvidenceFile(
@@ -580,18 +610,20 @@ async def submit(
         action="report.submit",
         entity="report",
         entity_id=report.id,
-        cluster_id=scope.cluster.id,
-        unit=scope.seat.unit_code,
-        criterion=criterion.code,
-        period=checked.period.code,
-        version=report.version,
+        cluster_id=cluster_id,
+        unit=unit_code,
+        criterion=code,
+        period=period_code_,
+        version=version,
         value=str(checked.value),
         proposed=str(checked.proposed),
         late=checked.late,
         evidence=len(evidence),
     )
     await session.commit()
-    return Submitted(preview=checked, report_id=report.id, version=report.version)
+    if version != checked.next_version:
+        checked = replace(checked, next_version=version)
+    return Submitted(preview=checked, report_id=report.id, version=version)
 
 
 async def history(

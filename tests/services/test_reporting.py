@@ -3,6 +3,7 @@ kind of bad input refused without a trace."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from models.db import session_factory
 from models.tables import AuditEntry, ClusterYear, Criterion, EvidenceFile, Period, Report
 from services import reporting
 from services.access import Actor, resolve_actor
@@ -357,3 +359,23 @@ async def test_a_closed_year_takes_no_more_reports(session: AsyncSession, binh_d
         await submit(session, actor, "2.1", "có")
 
     assert refused.value.key == "error.year_closed"
+
+
+async def test_officers_of_one_unit_reporting_at_the_same_instant_both_keep_their_version(
+    engine: AsyncEngine, session: AsyncSession, binh_dinh: Actor
+) -> None:
+    others = [await officer(session, 3100 + i, "STC-BDINH") for i in range(5)]
+    sessions = session_factory(engine)
+
+    async def one(actor: Actor, value: str) -> int:
+        async with sessions() as own:
+            return (await submit(own, actor, "1.1.3", value)).version
+
+    versions = await asyncio.gather(
+        *(one(a, str(50 + i)) for i, a in enumerate([binh_dinh, *others]))
+    )
+
+    assert sorted(versions) == [1, 2, 3, 4, 5, 6]  # nobody's report lost, none refused
+    stored = list(await session.scalars(select(Report).where(Report.criterion_id.isnot(None))))
+    assert sorted(r.version for r in stored) == [1, 2, 3, 4, 5, 6]
+    assert len({r.value for r in stored}) == 6
