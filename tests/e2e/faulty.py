@@ -23,7 +23,7 @@ Control side, JSON over HTTP:
   limits a rule to calls for that chat.
 - `GET /_faults`: `{"injected": [{"n", "method", "kind", "chat_id", "cause"}…],
   "calls": {method: count}, "pending": [rules]}`; `cause` is the unique text a fault
-  carries where it can (`injected 500 #7`), so a test can find each one in the bot's log.
+  carries where it can (`injected 500 (#7)`), so a test can find each one in the bot's log.
 - `DELETE /_faults`: drop every rule (what was injected stays listed).
 """
 
@@ -195,7 +195,8 @@ class Proxy:
             await self.write(w, status, payload, kind)
             return True
         n = len(self.injected) + 1
-        cause = f"injected {rule.kind} #{n}"
+        # "(#1)", never a part of "(#12)": a test finds each one in the bot's log.
+        cause = f"injected {rule.kind} (#{n})"
         self.injected.append({"n": n, "method": method, "kind": rule.kind, "chat_id": chat_id,
                               "cause": cause, "forwarded": rule.forward,
                               "at": time.time()})  # fmt: skip
@@ -203,14 +204,14 @@ class Proxy:
             await self.forward(verb, target, headers, body)
         if rule.kind == "429":
             # What Telegram answers; PTB reads only parameters.retry_after from it.
-            payload = {"ok": False, "error_code": 429, "description": f"Too Many Requests: "
+            flood = {"ok": False, "error_code": 429, "description": f"Too Many Requests: "
                        f"retry after {rule.retry_after} ({cause})",
                        "parameters": {"retry_after": rule.retry_after}}  # fmt: skip
-            await self.write(w, 429, json.dumps(payload).encode())
+            await self.write(w, 429, json.dumps(flood).encode())
         elif rule.kind in ("500", "502"):
             code = int(rule.kind)
-            payload = {"ok": False, "error_code": code, "description": cause}
-            await self.write(w, code, json.dumps(payload).encode())
+            error = {"ok": False, "error_code": code, "description": cause}
+            await self.write(w, code, json.dumps(error).encode())
         elif rule.kind == "delay":
             await asyncio.sleep(rule.delay)
             self.reset(w)

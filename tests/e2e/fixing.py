@@ -30,6 +30,8 @@ from typing import Any
 
 from telegram.request import HTTPXRequest, RequestData
 
+from bot.telegram.request import BotRequest
+
 BOT_USER = {"id": 666, "is_bot": True, "first_name": "Test First name", "username": "TestNameBot"}
 # Methods whose payload carries files: the emulator cannot take them.
 FILE_METHODS = frozenset(
@@ -94,8 +96,9 @@ def _fix_update(update: dict[str, Any]) -> dict[str, Any]:
     return update
 
 
-class FixingRequest(HTTPXRequest):
-    """HTTPXRequest that bridges telegram-test-api's departures from the Bot API."""
+class FixingRequest(BotRequest):
+    """The bot's own request (bot/telegram/request.py) with telegram-test-api's departures
+    from the Bot API bridged in its HTTP exchange, below the bot's fault checks."""
 
     def __init__(
         self,
@@ -140,7 +143,7 @@ class FixingRequest(HTTPXRequest):
         finally:
             os.close(fd)
 
-    async def do_request(
+    async def exchange(
         self,
         url: str,
         method: str,
@@ -167,7 +170,7 @@ class FixingRequest(HTTPXRequest):
                     "pending_update_count": 0,
                 }
             )
-        code, payload = await super().do_request(
+        code, payload = await super().exchange(
             url,
             method,
             request_data,
