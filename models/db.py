@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,3 +47,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after the service commits, with no
     # implicit lazy load (which async sessions cannot do).
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def unavailable(error: BaseException) -> bool:
+    """The database could not be reached (restarting, down, the connection dropped), rather
+    than a query being wrong: the next update gets a fresh connection (pool_pre_ping)."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        # asyncpg's SQLSTATE: connection exceptions (08…), and the server shutting down or
+        # starting up (57P01-57P03) refuse a new connection without invalidating one.
+        state = getattr(error.orig, "sqlstate", None)
+        return isinstance(state, str) and state.startswith(("08", "57P01", "57P02", "57P03"))
+    # A refused connection while PostgreSQL restarts surfaces unwrapped.
+    return isinstance(error, OSError)

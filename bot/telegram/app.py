@@ -31,6 +31,7 @@ from telegram.request import BaseRequest
 from bot.settings import Settings, SettingsError
 from bot.telegram.channel import TelegramChannel, on_error, on_update
 from bot.telegram.limits import JSONDict, Limiter
+from bot.telegram.request import BotRequest
 from bot.telegram.updates import PerPersonUpdates
 from bot.zalo_service import ZaloService, make_core
 from handlers import delivery
@@ -184,6 +185,11 @@ def build_application(
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        # PTB's own pool sizes (256 for calls, 1 for the long poll), with each fault logged
+        # once and a spoilt answer made a NetworkError (bot/telegram/request.py).
+        builder = builder.request(BotRequest(connection_pool_size=256))
+        builder = builder.get_updates_request(BotRequest(connection_pool_size=1))
     app: ThiduaApp = builder.build()  # type: ignore[assignment]
     # ContextTypes builds the Core with its defaults; put the configured one in its place.
     app.bot_data.__dict__.update(core.__dict__)

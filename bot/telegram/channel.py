@@ -26,11 +26,12 @@ from telegram.ext import ExtBot
 
 from bot.telegram.limits import JSONDict, is_group_id, retry_seconds
 from handlers import onboarding
-from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
+from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient, Undeliverable
 from handlers.core import Core, handle
 from handlers.i18n import Html, texts
 from handlers.io import Attachment, Choices, Document, Incoming, Outgoing, Picture, Text
 from handlers.split import split_html
+from models.db import unavailable
 from services.addresses import Address
 
 if TYPE_CHECKING:
@@ -252,9 +253,33 @@ async def on_update(update: Update, context: CallbackContext[Any, Any, Any, Core
 
 
 async def on_error(update: object, context: CallbackContext[Any, Any, Any, Core]) -> None:
-    """Log the failure and tell the user something went wrong, without details."""
-    log.error("unhandled error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
-        core = context.bot_data
-        t = texts(core.default_language)
-        await context.bot.send_message(update.effective_chat.id, t("error.internal"))
+    """One line per failure, a traceback only for a bug; tell the person when their request
+    was not done, without details.
+
+    - polling failed (no update) on a network error: the fault was logged where it was met
+      (bot/telegram/request.py) and PTB polls again;
+    - the reply was not delivered (our limiter already retried it): the work behind it was
+      committed before the reply, so one line says so and nothing else is sent — a
+      "something went wrong" would go the same way, and be untrue;
+    - the database was unreachable (restarting): one line, and the person is told to try
+      again; the next update gets a fresh connection;
+    - anything else is a bug: the traceback, and the person told.
+    """
+    error = context.error
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if update is None and isinstance(error, NetworkError):
+        return
+    if isinstance(error, Undeliverable) and chat is not None:
+        log.warning("reply to %s not delivered: %s", address(chat.id), error.detail)
+        return
+    if error is not None and unavailable(error):
+        where = address(chat.id) if chat is not None else "-"
+        log.warning("database unavailable while handling an update from %s: %r", where, error)
+    else:
+        log.error("unhandled error while handling an update", exc_info=error)
+    if chat is not None:
+        t = texts(context.bot_data.default_language)
+        try:
+            await context.bot.send_message(chat.id, t("error.internal"))
+        except TelegramError as exc:  # the fault itself was logged where it was met
+            log.warning("could not tell %s about the error: %s", address(chat.id), exc)

@@ -8,9 +8,16 @@ where one flood answer would freeze the replies to everyone. So:
 - every request that names a chat passes the overall limiter, and a group's (20/min);
 - a batch's message to a private chat also passes that chat's limiter (1/s). A reply does
   not: it answers someone who just wrote, and a guided step answered quickly must not wait;
-- a reply retries a RetryAfter here, after the time Telegram asks;
+- a reply retries a RetryAfter here, after the time Telegram asks, and a network error, a
+  time-out, a 5xx or a spoilt answer after 0.5, 1, 2 s (each fault was logged where it was
+  met, bot/telegram/request.py). A time-out Telegram did act on may show the reply twice:
+  better than not at all, and the work behind it is never done twice (it was committed
+  before the reply);
 - a request of a batch is marked with `rate_limit_args={"batch": True}` (handlers/delivery
   through bot/telegram/channel.py) and gets the RetryAfter at once: the batch pauses itself.
+  Until that time has passed, no other batch request goes out either: the batch's other
+  workers may already be past their turn (waiting here for a chat's slot), and sending
+  them would only earn more 429s. Replies are not held.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -56,12 +63,15 @@ class Limiter(BaseRateLimiter[JSONDict]):
         group_per_minute: float = 20.0,
         private_per_second: float = 1.0,
         max_retries: int = 3,
+        network_backoff: float = 0.5,
     ) -> None:
         self.overall = AsyncLimiter(overall_per_second, 1)
+        self.network_backoff = network_backoff
         self.group_per_minute = group_per_minute
         self.private_per_second = private_per_second
         self.max_retries = max_retries
         self._chats: dict[str, AsyncLimiter] = {}
+        self._batch_until = 0.0  # loop time before which no batch request goes out
 
     async def initialize(self) -> None:
         return None
@@ -93,18 +103,33 @@ class Limiter(BaseRateLimiter[JSONDict]):
     ) -> bool | JSONDict | list[JSONDict]:
         batch = bool(rate_limit_args and rate_limit_args.get("batch"))
         chat_id = data.get("chat_id")
-        attempt = 0
+        attempt = failures = 0
+        loop = asyncio.get_running_loop()
         while True:
             async with contextlib.AsyncExitStack() as stack:
                 if chat_id is not None:
                     await stack.enter_async_context(self.overall)
                     if batch or is_group_id(chat_id):
                         await stack.enter_async_context(self._chat(chat_id))
+                held = self._batch_until - loop.time() if batch else 0.0
+                if held > 0:
+                    await asyncio.sleep(held)
                 try:
                     return await callback(*args, **kwargs)
                 except RetryAfter as exc:
+                    if batch:
+                        self._batch_until = max(self._batch_until, loop.time() + retry_seconds(exc))
                     if batch or attempt >= self.max_retries:
                         raise
+                    attempt += 1
                     wait = retry_seconds(exc)
-            attempt += 1
+                except BadRequest:  # a NetworkError in PTB, but Telegram's final word
+                    raise
+                except NetworkError:
+                    # A batch retries on its own schedule (handlers/delivery); a request
+                    # naming no chat (start-up, polling) is PTB's to retry.
+                    if batch or chat_id is None or failures >= self.max_retries:
+                        raise
+                    wait = self.network_backoff * 2**failures
+                    failures += 1
             await asyncio.sleep(wait)

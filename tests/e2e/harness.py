@@ -131,6 +131,69 @@ class Emulator:
         self._log.close()
 
 
+class FaultyProxy:
+    """tests/e2e/faulty.py in a process of its own, in front of the emulator: the bot's Bot
+    API base URL points here, and the test injects faults per method over `/_faults`."""
+
+    def __init__(self, emulator: Emulator, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log.open("w", encoding="utf-8")
+        args = [PYTHON, "-m", "tests.e2e.faulty", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*args, "--upstream", emulator.url],
+            cwd=E2E_DIR.parents[1],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "ready PORT", or EOF if it died
+        if not line.startswith("ready"):
+            self.stop()
+            raise RuntimeError(f"the fault proxy did not start: {log.read_text('utf-8')}")
+        self.http = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def inject(self, method: str, kind: str, **rule: Any) -> None:
+        """Add a rule: see tests/e2e/faulty.py (count= or share=, retry_after=, delay=…)."""
+        answer = self.http.post("/_faults", json={"method": method, "kind": kind, **rule})
+        answer.raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        answer = self.http.get("/_faults")
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def injected(self, method: str | None = None) -> list[dict[str, Any]]:
+        return [i for i in self.state()["injected"] if method is None or i["method"] == method]
+
+    def pending(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.state()["pending"]
+        return found
+
+    def clear(self) -> None:
+        self.http.delete("/_faults").raise_for_status()
+
+    def env(self) -> dict[str, str]:
+        """The bot's settings that route its Bot API calls through this proxy."""
+        return {"THIDUA_TELEGRAM__BASE_URL": f"{self.url}/bot"}
+
+    def stop(self) -> None:
+        if hasattr(self, "http"):
+            self.http.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._log.close()
+
+
 # ------------------------------------------------------------------------------ the bot
 
 
