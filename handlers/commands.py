@@ -41,6 +41,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", Permission.EXPORT, vi="xuat"),
     Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
     Command("handover", Permission.HANDOVER, vi="bangiao"),
+    Command("minutes", Permission.DOCUMENTS, vi="bienban"),
+    Command("proposal", Permission.DOCUMENTS, vi="totrinh"),
     # deadlines and reminders
     Command("remind", Permission.REMIND, group=True, vi="nhacnho"),
     Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from handlers import accounts, chair, leaderboard, onboarding, reminders, reporting, review
+from handlers import (
+    accounts,
+    chair,
+    documents,
+    leaderboard,
+    onboarding,
+    reminders,
+    reporting,
+    review,
+)
 from handlers.core import Router
 
 
@@ -10,6 +19,15 @@ def build_router() -> Router:
     """The full router. Order does not matter: commands and buttons are looked up by name,
     and a registration twice is an error."""
     router = Router()
-    for module in (onboarding, accounts, reporting, review, leaderboard, chair, reminders):
+    for module in (
+        onboarding,
+        accounts,
+        reporting,
+        review,
+        leaderboard,
+        chair,
+        documents,
+        reminders,
+    ):
         module.register(router)
     return router
