@@ -451,12 +451,18 @@ def _widths(table: Table, widths_cm: Sequence[float]) -> None:
             cell.width = Cm(width)
 
 
+def _row_flag(table: Table, index: int, tag: str) -> None:
+    tr_pr = table.rows[index]._tr.get_or_add_trPr()
+    flag = OxmlElement(tag)
+    flag.set(qn("w:val"), "true")
+    tr_pr.append(flag)
+
+
 def _repeat_header(table: Table) -> None:
-    """The head row repeats on every printed page of a long table."""
-    tr_pr = table.rows[0]._tr.get_or_add_trPr()
-    head = OxmlElement("w:tblHeader")
-    head.set(qn("w:val"), "true")
-    tr_pr.append(head)
+    """The head row repeats on every printed page of a long table; no row is cut in two."""
+    _row_flag(table, 0, "w:tblHeader")
+    for index in range(len(table.rows)):
+        _row_flag(table, index, "w:cantSplit")
 
 
 def _heading_block(doc: DocxDocument, record: YearRecord, kind: DocumentKind) -> None:
@@ -535,6 +541,9 @@ def _signatures(
     """The chair's signature on the right, left empty for signing; `left` is the other
     side (the secretary, or "Nơi nhận"), lines of (text, size, bold, italic)."""
     table = doc.add_table(rows=1, cols=2)
+    # The signature block is never cut by a page break: the signer's name stays with the
+    # title and the hints (a page holding only a name is not signable).
+    _row_flag(table, 0, "w:cantSplit")
     half = TEXT_WIDTH_CM / 2
     _widths(table, (half - 0.5, half + 0.5))
     cell = table.cell(0, 0)
@@ -722,8 +731,9 @@ def minutes(
         f"thông qua tại cuộc họp, các đại biểu dự họp nhất trí {BLANK}%. Biên bản được lập "
         f"thành {BLANK} bản, gửi các đơn vị thành viên và hồ sơ đề nghị khen thưởng./.",
         indent=True,
+        keep=True,
     )
-    _para(doc, "", after=0)
+    _para(doc, "", after=0, keep=True)
     _signatures(
         doc,
         record,
@@ -876,7 +886,7 @@ def proposal(
                 ]
                 for i, p in enumerate(chosen_list, start=1)
             ],
-            (1.0, 5.0, 2.3, 1.7, 3.2, 2.8),
+            (1.0, 5.6, 2.0, 1.5, 3.2, 2.7),
         )
         flags = [p for p in chosen_list if p.award == LEADING_AWARD]
         if len(flags) > 1:
@@ -899,8 +909,9 @@ def proposal(
         doc,
         f"Kính trình Hội đồng Thi đua - Khen thưởng {DOTS} xem xét, quyết định./.",
         indent=True,
+        keep=True,
     )
-    _para(doc, "", after=0)
+    _para(doc, "", after=0, keep=True)
     _signatures(
         doc,
         record,
