@@ -41,7 +41,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Cluster, ClusterYear, Membership, Role, Unit, YearResult, YearStatus
 from services.access import Actor, Permission
-from services.cluster_file import year_settings
 from services.errors import InvalidInput, NotFound
 from services.export import KIND_VI, RATING_VI
 from services.leaderboard import cluster_named_first, working_year
@@ -114,7 +113,6 @@ class YearRecord:
     cluster_kind: str  # "cum" or "khoi"
     year: int
     closed_on: date | None  # in the cluster's time zone
-    tie_rule: str
     results: list[UnitResult]  # in the board's order: rank, then the higher proposal, code
 
     @property
@@ -242,7 +240,6 @@ async def year_record(session: AsyncSession, cluster: Cluster, year: int | None)
         cluster_kind=cluster.kind.value,
         year=cluster_year.year,
         closed_on=closed.astimezone(ZoneInfo(cluster.timezone)).date() if closed else None,
-        tie_rule=year_settings(cluster_year).rating.tie_rule,
         results=results,
     )
 
@@ -260,7 +257,7 @@ def proposals(
     else:
         leading = {r.code for r in record.results if r.rank == 1}
     if chosen is not None:
-        units = [record.unit(code) for code in dict.fromkeys(chosen)]
+        units = list(dict.fromkeys(record.unit(code) for code in chosen))
     else:
         units = [r for r in record.results if r.code in leading or r.rating == EXCELLENT]
     made = [

@@ -167,7 +167,6 @@ def sample_record() -> YearRecord:
         cluster_kind="cum",
         year=2024,
         closed_on=date(2024, 5, 11),
-        tie_rule="ballot",
         results=[
             unit("STC-KHOA", "Sở Tài chính tỉnh Khánh Hòa", Role.MEMBER, "100", "100", 1),
             unit("STC-BDINH", "Sở Tài chính tỉnh Bình Định", Role.MEMBER, "9", "6", 2),

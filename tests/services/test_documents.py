@@ -212,7 +212,7 @@ def test_a_ballot_names_the_leading_unit_and_the_excellent_ones_get_a_certificat
 
 def test_the_meeting_may_choose_the_units_itself() -> None:
     closed = sample_record()
-    made = documents.proposal(closed, VI, chosen=["stc-khoa", "STC-QNAM"])
+    made = documents.proposal(closed, VI, chosen=["stc-khoa", "STC-QNAM", "STC-KHOA"])
 
     assert made.proposed == ("Khánh Hòa", "Quảng Nam")
     assert "Các đơn vị được đề nghị (theo Biên bản họp bình xét):" in lines(read(made.content))
@@ -274,7 +274,5 @@ async def test_an_officer_or_a_wrong_year_is_refused(
 
 def test_file_names_and_the_issuing_body_fold_and_split_as_they_should() -> None:
     assert documents.ascii_name("Biên bản Đà Nẵng 2024") == "Bien-ban-Da-Nang-2024"
-    record = YearRecord(
-        "KHOI-TN", "Các cơ quan Trung ương tỉnh Tây Ninh", "khoi", 2024, None, "ballot", []
-    )
+    record = YearRecord("KHOI-TN", "Các cơ quan Trung ương tỉnh Tây Ninh", "khoi", 2024, None, [])
     assert documents.issuing_body(record) == ["KHỐI THI ĐUA CÁC CƠ QUAN TRUNG ƯƠNG TỈNH TÂY NINH"]
