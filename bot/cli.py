@@ -332,7 +332,7 @@ def revoke_invites(
     typer.echo(t.plain("cli.invites_revoked", count, count=count))
 
 
-# --- the chair's outputs: leaderboard and export
+# --- the chair's outputs: leaderboard, export and the year-end documents
 
 
 @app.command("leaderboard")
@@ -385,6 +385,56 @@ def export_command(
     typer.echo(
         t.plain("cli.exported", made.units, path=str(output), units=made.units, year=made.year)
     )
+
+
+@app.command("document")
+def document_command(
+    kind: Annotated[
+        str, typer.Argument(help="minutes (biên bản họp bình xét) or proposal (tờ trình)")
+    ],
+    cluster: Annotated[str, typer.Argument(help="Cluster code")],
+    year: Annotated[
+        int | None, typer.Option(help="A closed year (default: the latest closed one)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The .docx file to write")
+    ] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A unit proposed for an award, repeatable "
+            "(default: the leading unit and those rated excellent)"
+        ),
+    ] = None,
+) -> None:
+    """Lập biên bản họp bình xét hoặc tờ trình khen thưởng (.docx) của năm đã kết thúc.
+    Write the year-end minutes or the award proposal of a closed year."""
+    from services.clusters import get_cluster
+    from services.documents import DocumentFile, DocumentKind, build_document
+
+    settings = _settings()
+    t = texts(settings.app.language)
+    try:
+        chosen_kind = DocumentKind(kind.lower())
+    except ValueError:
+        typer.echo(t.text("cli.document_kind", kind=kind), err=True)
+        raise typer.Exit(2) from None
+
+    async def work(session: Session) -> DocumentFile:
+        found = await get_cluster(session, cluster)
+        # The documents are official and in Vietnamese, like the workbook.
+        return await build_document(
+            session, found, chosen_kind, texts("vi"), year=year, chosen=unit or None
+        )
+
+    try:
+        made = _with_session(settings, work)
+    except DomainError as err:
+        raise _fail(t, err) from None
+    target = output or Path(made.filename)
+    target.write_bytes(made.content)
+    title = t.raw(f"cli.{chosen_kind.value}_title")
+    typer.echo(t.plain("cli.document_written", path=str(target), title=title, year=made.year))
 
 
 # --- operations: webhook mode and backup

@@ -42,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
     Command("handover", Permission.HANDOVER, vi="bangiao"),
     Command("vote", Permission.VIEW_LEADERBOARD, vi="bophieu"),
+    Command("minutes", Permission.DOCUMENTS, vi="bienban"),
+    Command("proposal", Permission.DOCUMENTS, vi="totrinh"),
     # deadlines and reminders
     Command("remind", Permission.REMIND, group=True, vi="nhacnho"),
     Command("deadlines", Permission.VIEW_PROGRESS, group=True, vi="hanchot"),

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from handlers import accounts, ballot, chair, leaderboard, onboarding, reminders, reporting, review
+from handlers import (
+    accounts,
+    ballot,
+    chair,
+    documents,
+    leaderboard,
+    onboarding,
+    reminders,
+    reporting,
+    review,
+)
 from handlers.core import Router
 
 
@@ -17,6 +27,7 @@ def build_router() -> Router:
         review,
         leaderboard,
         chair,
+        documents,
         reminders,
         ballot,
     ):

@@ -22,6 +22,7 @@ class Permission(enum.StrEnum):
     VIEW_SUMMARY = "view_summary"
     REVIEW = "review"
     EXPORT = "export"
+    DOCUMENTS = "documents"  # the year-end minutes and award proposal
     REMIND = "remind"
     CLOSE_YEAR = "close_year"
     LINK_GROUP = "link_group"
@@ -43,6 +44,7 @@ _VICE_CHAIR = _OFFICER | {
     Permission.VIEW_SUMMARY,
     Permission.REVIEW,
     Permission.EXPORT,
+    Permission.DOCUMENTS,
     Permission.REMIND,
     Permission.CLOSE_YEAR,
 }

@@ -3,19 +3,22 @@ and year-end tests (services and handlers)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import CriterionKind
-from services import reporting
+from models.tables import CriterionKind, Role
+from services import reporting, review, yearend
 from services.access import Actor
+from services.documents import UnitResult, YearRecord
+from services.onboarding import Person
 from services.reporting import EvidenceIn, Submitted
 from tests.conftest import NOW
 from tests.factories import officer, seed_examples
 
 CHAIR_ID, VICE_ID, BDINH_ID, PYEN_ID, KHOA_ID = 3101, 3102, 3103, 3104, 3105
+CLOSED_AT = NOW + timedelta(days=1)
 PDF_EVIDENCE = EvidenceIn("file-9", "uniq-9", "Bien ban kiem tra.pdf", "application/pdf", 9_000)
 
 
@@ -109,3 +112,67 @@ async def report_everything(session: AsyncSession, actor: Actor, *, skip: frozen
         )
         count += 1
     return count
+
+
+async def verify(session: AsyncSession, reviewer: Actor, unit: str, code: str) -> None:
+    """The reviewer keeps the unit's proposed score on a criterion."""
+    await review.submit(
+        session,
+        reviewer,
+        cluster_code=None,
+        unit_code=unit,
+        criterion_code=code,
+        score_text=None,
+        reason=None,
+        report_id=None,
+        reviewer=Person(reviewer.address, "Người thẩm định", None),
+        language="vi",
+        now=NOW,
+    )
+
+
+async def close_cum6(session: AsyncSession, actors: dict[str, Actor]) -> None:
+    """Review and close Cụm 6's 2024 on top of `cum6_reports`. Published: Khánh Hòa 100
+    (excellent, rank 1), Bình Định 6, Quảng Nam 4, then Phú Yên, Quảng Ngãi and Ninh Thuận
+    at 0 sharing rank 4 (their reports are not reviewed: they do not count)."""
+    chair, vice = actors["QNAM"], actors["QNGAI"]
+    await report_everything(session, actors["KHOA"], skip=frozenset())
+    for item in (await review.items(session, vice, cluster_code=None, unit_code="STC-KHOA")).items:
+        await verify(session, vice, "STC-KHOA", item.leaf.code)
+    for code in ("1.1.3", "1.2.2", "8.1"):
+        await verify(session, chair, "STC-BDINH", code)
+    await verify(session, vice, "STC-QNAM", "1.1.3")
+    assert chair.seat is not None
+    await yearend.close_year(
+        session, chair, cluster_id=chair.seat.cluster_id, year=2024, now=CLOSED_AT
+    )
+
+
+def sample_record() -> YearRecord:
+    """Cụm 6's 2024 as `close_cum6` publishes it, without a database: for the pure layout,
+    ballot and rendering tests."""
+
+    def unit(
+        code: str, name: str, role: Role, proposed: str, verified: str, rank: int
+    ) -> UnitResult:
+        rating = "excellent" if verified == "100" else "not_completed"
+        short = name.removeprefix("Sở Tài chính tỉnh ")
+        return UnitResult(
+            code, name, short, role, Decimal(proposed), Decimal(verified), rank, rating
+        )
+
+    return YearRecord(
+        cluster_code="CUM6-STC",
+        cluster_name="Cụm thi đua số 6 — Sở Tài chính",
+        cluster_kind="cum",
+        year=2024,
+        closed_on=date(2024, 5, 11),
+        results=[
+            unit("STC-KHOA", "Sở Tài chính tỉnh Khánh Hòa", Role.MEMBER, "100", "100", 1),
+            unit("STC-BDINH", "Sở Tài chính tỉnh Bình Định", Role.MEMBER, "9", "6", 2),
+            unit("STC-QNAM", "Sở Tài chính tỉnh Quảng Nam", Role.CHAIR, "11", "4", 3),
+            unit("STC-QNGAI", "Sở Tài chính tỉnh Quảng Ngãi", Role.VICE_CHAIR, "10.1", "0", 4),
+            unit("STC-PYEN", "Sở Tài chính tỉnh Phú Yên", Role.MEMBER, "2", "0", 4),
+            unit("STC-NTHUAN", "Sở Tài chính tỉnh Ninh Thuận", Role.MEMBER, "0", "0", 4),
+        ],
+    )

@@ -171,6 +171,7 @@ EXPECTED: dict[str, set[Permission]] = {
         P.VIEW_SUMMARY,
         P.REVIEW,
         P.EXPORT,
+        P.DOCUMENTS,
         P.REMIND,
         P.CLOSE_YEAR,
     },
