@@ -430,3 +430,20 @@ async def contacts(
         )
     )
     return [c for c in found if c.unit_id in leaders]
+
+
+async def leading_result(session: AsyncSession, cluster_id: int, year: int) -> Result | None:
+    """The count of the year's latest closed ballot for the leading unit, if there is one
+    (the minutes of the meeting print it)."""
+    found = await session.scalar(
+        select(Ballot)
+        .where(
+            Ballot.cluster_id == cluster_id,
+            Ballot.year == year,
+            Ballot.kind == "leading",
+            Ballot.status == CLOSED,
+        )
+        .order_by(Ballot.id.desc())
+        .limit(1)
+    )
+    return await result(session, found) if found is not None else None

@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Cluster, ClusterYear, Membership, Role, Unit, YearResult, YearStatus
+from services import ballot as ballots
 from services.access import Actor, Permission
 from services.errors import InvalidInput, NotFound
 from services.export import KIND_VI, RATING_VI
@@ -934,6 +935,24 @@ def proposal(
 # ---------------------------------------------------------------- entry points
 
 
+async def recorded_ballot(session: AsyncSession, cluster_id: int, year: int) -> Ballot | None:
+    """The bot's own ballot (services.ballot) in the figures the minutes print: every voting
+    unit one ballot paper, every cast vote returned and valid (the bot takes no spoilt
+    ones); the leading unit, when exactly one candidate reached the threshold."""
+    counted = await ballots.leading_result(session, cluster_id, year)
+    if counted is None:
+        return None
+    view = counted.ballot
+    chosen = counted.chosen
+    return Ballot(
+        issued=view.voters,
+        returned=view.voted,
+        valid=view.voted,
+        votes=tuple(BallotVotes(t.candidate.code, t.votes) for t in counted.tallies if t.votes),
+        leading=chosen[0].candidate.code if len(chosen) == 1 else None,
+    )
+
+
 async def build_document(
     session: AsyncSession,
     cluster: Cluster,
@@ -944,8 +963,11 @@ async def build_document(
     ballot: Ballot | None = None,
     chosen: Sequence[str] | None = None,
 ) -> DocumentFile:
-    """The minutes or the proposal of a cluster's closed year (no rights checked: the CLI)."""
+    """The minutes or the proposal of a cluster's closed year (no rights checked: the CLI).
+    Without `ballot`, the year's recorded secret ballot for the leading unit, if any."""
     record = await year_record(session, cluster, year)
+    if ballot is None:
+        ballot = await recorded_ballot(session, cluster.id, record.year)
     build = minutes if kind is DocumentKind.MINUTES else proposal
     return build(record, words, ballot=ballot, chosen=chosen)
 

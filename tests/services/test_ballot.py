@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from handlers.i18n import texts
 from models.db import session_factory
 from models.tables import (
     Ballot,
@@ -23,7 +25,7 @@ from models.tables import (
     Unit,
     YearResult,
 )
-from services import ballot, export, leaderboard, yearend
+from services import ballot, documents, export, leaderboard, yearend
 from services.access import Actor, resolve_actor
 from services.errors import InvalidInput
 from tests.conftest import NOW
@@ -239,3 +241,25 @@ async def test_with_tie_rule_ballot_equal_totals_follow_the_ballot_everywhere(
     assert stored == expected
     assert on_board == expected
     assert in_export == expected
+
+
+async def test_the_minutes_print_the_ballots_figures(
+    session: AsyncSession, closed: dict[str, Actor]
+) -> None:
+    opened = await ballot.open_ballot(session, closed["STC-QNAM"], CLOSED_AT)
+    for unit in UNITS:
+        choice = "STC-QNGAI" if unit != "STC-QNGAI" else "STC-QNAM"
+        await ballot.cast(session, closed[unit], opened.id, ids(opened, choice), CLOSED_AT)
+    chair = closed["STC-QNAM"]
+    assert chair.seat is not None
+    cluster = await session.get_one(Cluster, chair.seat.cluster_id)
+
+    made = await documents.build_document(
+        session, cluster, documents.DocumentKind.MINUTES, texts("vi"), year=2024
+    )
+
+    doc = Document(io.BytesIO(made.content))
+    words = "\n".join(p.text for p in doc.paragraphs)
+    words += "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
+    assert "Số phiếu phát ra: 6; số phiếu thu về: 6; số phiếu hợp lệ: 6" in words
+    assert "Quảng Ngãi" in words
