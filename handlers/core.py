@@ -9,6 +9,7 @@ becomes a message in the person's language and the session rolls back.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -21,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers.channel import Channel, Channels
-from handlers.i18n import Html, Texts, texts
+from handlers.i18n import LANGUAGES, Html, Texts, texts
 from handlers.io import Choices, Incoming, Outgoing, Text
 from services import drafts, menus, updates
 from services.access import Actor, resolve_actor
@@ -370,6 +371,20 @@ async def handle(core: Core, incoming: Incoming) -> None:
         await session.commit()
 
 
+async def language_of(core: Core, address: Address, hint: str | None = None) -> Texts:
+    """The person's texts for an error message outside an update's session: their own
+    language if the database says it (it may be the very thing failing), else the
+    platform's hint (Telegram's language_code), else the default."""
+    try:
+        async with asyncio.timeout(2), core.session_factory()() as session:
+            actor = await resolve_actor(session, address, core.admins)
+        if actor.language:
+            return texts(actor.language)
+    except Exception as exc:  # the database is down, or the bot is not started
+        log.info("no stored language for %s: %r", address, exc)
+    return texts(hint if hint in LANGUAGES else core.default_language)
+
+
 async def answer(core: Core, incoming: Incoming) -> None:
     """`handle`, for a channel adapter without an error handler of its own (PTB has one):
     an unexpected failure is logged and the person told, never silence."""
@@ -377,7 +392,7 @@ async def answer(core: Core, incoming: Incoming) -> None:
         await handle(core, incoming)
     except Exception:
         log.exception("unhandled error while handling an update from %s", incoming.sender)
-        t = texts(core.default_language)
+        t = await language_of(core, incoming.sender)
         try:
             await core.channels.send(incoming.chat, Text(t("error.internal")))
         except Exception as exc:  # the channel itself is failing: the log says it all

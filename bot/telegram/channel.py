@@ -27,7 +27,7 @@ from telegram.ext import ExtBot
 from bot.telegram.limits import JSONDict, is_group_id, retry_seconds
 from handlers import onboarding
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient, Undeliverable
-from handlers.core import Core, handle
+from handlers.core import Core, handle, language_of
 from handlers.i18n import Html, texts
 from handlers.io import Attachment, Choices, Document, Incoming, Outgoing, Picture, Text
 from handlers.split import split_html
@@ -278,7 +278,10 @@ async def on_error(update: object, context: CallbackContext[Any, Any, Any, Core]
     else:
         log.error("unhandled error while handling an update", exc_info=error)
     if chat is not None:
-        t = texts(context.bot_data.default_language)
+        user = update.effective_user if isinstance(update, Update) else None
+        who = address(user.id) if user is not None else address(chat.id)
+        hint = user.language_code[:2] if user is not None and user.language_code else None
+        t = await language_of(context.bot_data, who, hint)
         try:
             await context.bot.send_message(chat.id, t("error.internal"))
         except TelegramError as exc:  # the fault itself was logged where it was met

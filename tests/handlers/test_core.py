@@ -243,3 +243,17 @@ async def test_button_data_of_the_wrong_shape_is_out_of_date_not_an_error(
     answers = channel.texts()
     assert len(answers) == len(forged)
     assert all("Nút này đã cũ" in a for a in answers), answers
+
+
+async def test_the_internal_error_text_is_in_the_persons_language(
+    open_core: Opener, channel: RecordingChannel
+) -> None:
+    async def broken(call: Call) -> None:
+        raise RuntimeError("a bug")
+
+    async with open_core() as core:
+        await handle(core, said("/lang en"))
+        core.router.commands["help"] = broken
+        await answer(core, said("/help"))
+
+    assert channel.last().startswith("⚠️ Something went wrong")
