@@ -90,6 +90,17 @@ def plain(text: str) -> str:
 # ------------------------------------------------------------------------------ emulator
 
 
+def terminate(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """SIGTERM, as systemd stops a service; SIGKILL if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Emulator:
     """The telegram-test-api server in a node process, and its client endpoints."""
 
@@ -119,13 +130,7 @@ class Emulator:
     def stop(self) -> None:
         if hasattr(self, "http"):
             self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._log.close()
@@ -182,13 +187,7 @@ class FaultyProxy:
     def stop(self) -> None:
         if hasattr(self, "http"):
             self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._log.close()
@@ -707,13 +706,7 @@ class ZaloStandinProcess:
 
     def stop(self) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self._log.close()
 
 
