@@ -54,3 +54,19 @@ def e2e_db_url(
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
     yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A `postgres_only` test has no SQLite case: deselected there, not skipped (in CI
+    nothing is skipped)."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("e2e_db_url") if callspec is not None else None
+        if item.get_closest_marker("postgres_only") and backend == "sqlite":
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

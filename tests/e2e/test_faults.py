@@ -336,9 +336,9 @@ def _pg_restart_command() -> list[str]:
     return [tool, "--skip-systemctl-redirect", versions[-1], "main", "restart"]
 
 
+@pytest.mark.postgres_only
 def test_postgresql_restarted_while_officers_report_loses_nothing(world: World) -> None:
-    if make_url(world.url).get_backend_name() != "postgresql":
-        pytest.skip("a PostgreSQL restart needs PostgreSQL")
+    assert make_url(world.url).get_backend_name() == "postgresql"
     restart = _pg_restart_command()
     officers = [world.officer(12010 + n, "FLT-D", f"Đỗ Văn {n}") for n in range(3)]
     already = len(values(world, "FLT-D"))
