@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -66,6 +66,9 @@ class Limiter(BaseRateLimiter[JSONDict]):
         network_backoff: float = 0.5,
     ) -> None:
         self.overall = AsyncLimiter(overall_per_second, 1)
+        # How a batch's pause is waited out; tests put a fake clock here.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.now: Callable[[], float] | None = None  # None: the event loop's clock
         self.network_backoff = network_backoff
         self.group_per_minute = group_per_minute
         self.private_per_second = private_per_second
@@ -105,20 +108,21 @@ class Limiter(BaseRateLimiter[JSONDict]):
         chat_id = data.get("chat_id")
         attempt = failures = 0
         loop = asyncio.get_running_loop()
+        now = self.now or loop.time
         while True:
             async with contextlib.AsyncExitStack() as stack:
                 if chat_id is not None:
                     await stack.enter_async_context(self.overall)
                     if batch or is_group_id(chat_id):
                         await stack.enter_async_context(self._chat(chat_id))
-                held = self._batch_until - loop.time() if batch else 0.0
+                held = self._batch_until - now() if batch else 0.0
                 if held > 0:
-                    await asyncio.sleep(held)
+                    await self.sleep(held)
                 try:
                     return await callback(*args, **kwargs)
                 except RetryAfter as exc:
                     if batch:
-                        self._batch_until = max(self._batch_until, loop.time() + retry_seconds(exc))
+                        self._batch_until = max(self._batch_until, now() + retry_seconds(exc))
                     if batch or attempt >= self.max_retries:
                         raise
                     attempt += 1
