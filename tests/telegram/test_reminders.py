@@ -553,9 +553,6 @@ async def test_a_claim_that_lapsed_and_was_taken_over_is_not_sent_by_its_first_o
         await fake_time.sleep(seconds)
 
     rt.sleep = sleep
-    limiter = app.bot.rate_limiter
-    assert isinstance(limiter, Limiter)
-    limiter.sleep, limiter.now = sleep, fake_time.monotonic
     recorder.retry_after = 130
     recorder.throttled[PYEN] = 1
     try:
