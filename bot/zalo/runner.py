@@ -68,12 +68,14 @@ class ZaloPoller:
         poll_timeout: float = 30.0,
         backoff_first: float = 1.0,
         backoff_max: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
         self.on_update = on_update
         self.poll_timeout = poll_timeout
         self.backoff_first = backoff_first
         self.backoff_max = backoff_max
+        self.sleep = sleep  # how a back-off is waited out (tests record the delays)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._handling = False
@@ -137,7 +139,7 @@ class ZaloPoller:
                     finally:
                         self._handling = False
                 continue
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
             delay = min(delay * 2, self.backoff_max)
 
 
