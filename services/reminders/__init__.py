@@ -33,6 +33,7 @@ from services.reminders.ledger import (
     renew,
 )
 from services.reminders.messages import (
+    BallotRef,
     CriterionRef,
     Due,
     Gap,
@@ -57,6 +58,7 @@ __all__ = [
     "LOOKBACK",
     "RENEW_BELOW",
     "BoardRule",
+    "BallotRef",
     "CriterionRef",
     "DeadlineLine",
     "Deadlines",
