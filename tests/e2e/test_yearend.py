@@ -87,7 +87,7 @@ def world(
 
 def ranks_in(text: str) -> dict[str, int]:
     """Unit short name → rank, from the lines of a board ("1. Tỉnh B …")."""
-    found = {}
+    found: dict[str, int] = {}
     for line in text.splitlines():
         match = re.search(r"(\d+)\W+.*?(Tỉnh [A-F])\b", line)
         if match:
