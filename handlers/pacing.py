@@ -1,0 +1,137 @@
+"""The one answer to "may this message go out now?" for a channel: a sliding window.
+
+A platform's limit is a count in any window of time ("30 messages in any second"), so
+that is what is kept: the time of every send in the last window, shared by replies and
+batches. Replies come first; a batch fills only the capacity replies leave:
+
+- overall: at most `per_second` sends in any `span` seconds (1 s, plus `guard` for the
+  jitter between the moment a send is let through here and the moment the platform
+  counts it). A reply goes as soon as the window has room; a batch send only when the
+  room left is more than the replies waiting for it;
+- a batch is spread evenly, at most `batch_per_second`: bunched, it would fill the window
+  in an instant and every reply in the next second would wait for it to drain;
+- per chat, for a batch only: `private_gap` (`group_gap`) seconds since the last message of
+  any kind to that person (group). A reply does not wait for it: it answers someone who
+  just wrote;
+- per group, for every send: at most `group_per_minute` in any 60 seconds (if set).
+
+A wait is reserved nowhere: a waiter sleeps until the window can change, looks again and
+takes its slot only if it is still free, so a reply arriving meanwhile is never behind
+sends that were queued before it. The clock and the sleep are injectable (tests move time
+by hand); a pause after "retry later" is not kept here but by the batch (handlers/
+delivery.Pacer), where the ledger's claims are looked after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+CHATS_KEPT = 10_000  # per-chat entries kept; those that no longer matter go beyond this
+GROUP_SPAN = 60.0
+YIELD = 0.001  # a batch waiting only for replies to take what is free: look again soon
+
+
+class Window:
+    """Sends of one channel in a sliding window; see the module's docstring."""
+
+    def __init__(
+        self,
+        *,
+        per_second: float,
+        batch_per_second: float | None = None,
+        private_gap: float = 0.0,
+        group_gap: float = 0.0,
+        group_per_minute: int | None = None,
+        guard: float = 0.0,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.limit = max(1, math.ceil(per_second))  # a fractional rate: the gap binds
+        self.span = 1.0 + guard
+        self.batch_gap = 1.0 / (batch_per_second or per_second)
+        self.private_gap = private_gap
+        self.group_gap = group_gap
+        self.group_limit = group_per_minute
+        # None: the running event loop's clock, and asyncio.sleep.
+        self.clock = clock
+        self.sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
+        self._sent: deque[float] = deque()  # every send in the last span, oldest first
+        self._next_batch = float("-inf")
+        self._last: dict[str, float] = {}  # chat → its last send
+        self._groups: dict[str, deque[float]] = {}  # group → its sends in the last minute
+        self._replies_waiting = 0
+
+    @property
+    def per_second(self) -> float:
+        return self.limit / self.span
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
+
+    def in_window(self, now: float) -> int:
+        """Sends counted at `now` (the ones older than the span are dropped)."""
+        sent = self._sent
+        while sent and sent[0] <= now - self.span:
+            sent.popleft()
+        return len(sent)
+
+    def _overall_wait(self, now: float) -> float:
+        if self.in_window(now) < self.limit:
+            return 0.0
+        return self._sent[0] + self.span - now
+
+    def _group_wait(self, chat: str, now: float) -> float:
+        found = self._groups.get(chat)
+        if self.group_limit is None or found is None:
+            return 0.0
+        while found and found[0] <= now - GROUP_SPAN:
+            found.popleft()
+        if len(found) < self.group_limit:
+            return 0.0
+        return found[0] + GROUP_SPAN - now
+
+    def _batch_wait(self, chat: str, group: bool, now: float) -> float:
+        gap = self.group_gap if group else self.private_gap
+        last = self._last.get(chat)
+        chat_wait = last + gap - now if last is not None else 0.0
+        return max(self._next_batch - now, chat_wait)
+
+    async def acquire(self, chat: str, *, batch: bool, group: bool) -> None:
+        """Wait until a message to `chat` may go out, and count it as sent from now."""
+        counted = False  # as a reply waiting for room in the overall window
+        try:
+            while True:
+                now = self.now()
+                overall = self._overall_wait(now)
+                wait = max(overall, self._group_wait(chat, now) if group else 0.0)
+                if batch:
+                    wait = max(wait, self._batch_wait(chat, group, now))
+                    if wait <= 0 and self.in_window(now) + self._replies_waiting >= self.limit:
+                        # What is free is for the replies waiting: the next change is the
+                        # oldest send leaving the window.
+                        wait = max(self._sent[0] + self.span - now, YIELD) if self._sent else YIELD
+                elif (overall > 0) != counted:  # counted only while the window is full
+                    counted = not counted
+                    self._replies_waiting += 1 if counted else -1
+                if wait <= 0:
+                    self._take(chat, batch=batch, group=group, now=now)
+                    return
+                await self.sleep(wait)
+        finally:
+            if counted:
+                self._replies_waiting -= 1
+
+    def _take(self, chat: str, *, batch: bool, group: bool, now: float) -> None:
+        self._sent.append(now)
+        if batch:
+            self._next_batch = now + self.batch_gap
+        self._last[chat] = now
+        if group and self.group_limit is not None:
+            self._groups.setdefault(chat, deque()).append(now)
+        if len(self._last) > CHATS_KEPT:
+            keep = max(self.private_gap, self.group_gap)
+            self._last = {c: t for c, t in self._last.items() if t > now - keep}
+            self._groups = {c: q for c, q in self._groups.items() if q and q[-1] > now - GROUP_SPAN}
