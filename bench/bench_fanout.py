@@ -115,15 +115,18 @@ class StandIn:
         return 0, ""
 
     async def route(self, path: str, body: bytes) -> tuple[int, Any]:
+        # In the Bot API's envelope: the bot's own request (bot/telegram/request.py)
+        # refuses any other answer.
         if path == "/stats":
-            return 200, {
+            stats = {
                 "accepted": self.accepted,
                 "refused": self.refused,
                 "peak_per_second": self.peak,
             }
+            return 200, {"ok": True, "result": stats}
         if path == "/reset":
             self.reset()
-            return 200, {"ok": True}
+            return 200, {"ok": True, "result": True}
         method = path.rsplit("/", 1)[-1]
         params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         await asyncio.sleep(self.latency)
@@ -247,7 +250,7 @@ def percentile(values: list[float], share: float) -> float:
 async def stats(app: ThiduaApp, base: str) -> dict[str, Any]:
     request = app.bot.request
     _, body = await request.do_request(f"{base}/stats", "POST")
-    found: dict[str, Any] = json.loads(body)
+    found: dict[str, Any] = json.loads(body)["result"]
     return found
 
 

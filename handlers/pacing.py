@@ -25,9 +25,10 @@ delivery.Pacer), where the ledger's claims are looked after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 CHATS_KEPT = 10_000  # per-chat entries kept; those that no longer matter go beyond this
 GROUP_SPAN = 60.0
@@ -58,8 +59,10 @@ class Window:
         # None: the running event loop's clock, and asyncio.sleep.
         self.clock = clock
         self.sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
-        self._sent: deque[float] = deque()  # every send in the last span, oldest first
-        self._next_batch = float("-inf")
+        self._sent: deque[float] = deque()  # the last span's sends (landed), oldest first
+        self._flying = 0  # sends let through whose answer has not come back yet
+        self._landed: asyncio.Event | None = None  # set when one comes back
+        self._next_batch = -math.inf
         self._last: dict[str, float] = {}  # chat → its last send
         self._groups: dict[str, deque[float]] = {}  # group → its sends in the last minute
         self._replies_waiting = 0
@@ -72,16 +75,15 @@ class Window:
         return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
 
     def in_window(self, now: float) -> int:
-        """Sends counted at `now` (the ones older than the span are dropped)."""
+        """Sends counted at `now`: those in flight and those of the last span."""
         sent = self._sent
         while sent and sent[0] <= now - self.span:
             sent.popleft()
-        return len(sent)
+        return self._flying + len(sent)
 
-    def _overall_wait(self, now: float) -> float:
-        if self.in_window(now) < self.limit:
-            return 0.0
-        return self._sent[0] + self.span - now
+    def _next_leaving(self, now: float) -> float:
+        """How long until a send leaves the window (inf: all are in flight)."""
+        return self._sent[0] + self.span - now if self._sent else math.inf
 
     def _group_wait(self, chat: str, now: float) -> float:
         found = self._groups.get(chat)
@@ -101,31 +103,60 @@ class Window:
 
     async def acquire(self, chat: str, *, batch: bool, group: bool) -> None:
         """Wait until a message to `chat` may go out, and count it as sent from now."""
+        await self._wait(chat, batch=batch, group=group)
+        self._take(chat, batch=batch, group=group, landed=True)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, chat: str, *, batch: bool, group: bool) -> AsyncIterator[None]:
+        """Wait as `acquire`, then count the send from the moment its answer comes back
+        (the block's end): the platform counted it at some moment before that, so the
+        window holds whatever the jitter on the way there was."""
+        await self._wait(chat, batch=batch, group=group)
+        self._take(chat, batch=batch, group=group, landed=False)
+        try:
+            yield
+        finally:
+            self._land(chat)
+
+    async def _wait(self, chat: str, *, batch: bool, group: bool) -> None:
         counted = False  # as a reply waiting for room in the overall window
         try:
             while True:
                 now = self.now()
-                overall = self._overall_wait(now)
-                wait = max(overall, self._group_wait(chat, now) if group else 0.0)
+                full = self.in_window(now) >= self.limit
+                wait = self._next_leaving(now) if full else 0.0
+                if group:
+                    wait = max(wait, self._group_wait(chat, now))
                 if batch:
                     wait = max(wait, self._batch_wait(chat, group, now))
                     if wait <= 0 and self.in_window(now) + self._replies_waiting >= self.limit:
-                        # What is free is for the replies waiting: the next change is the
-                        # oldest send leaving the window.
-                        wait = max(self._sent[0] + self.span - now, YIELD) if self._sent else YIELD
-                elif (overall > 0) != counted:  # counted only while the window is full
-                    counted = not counted
+                        # What is free is for the replies waiting; look again when the
+                        # next send leaves the window.
+                        wait = max(self._next_leaving(now), YIELD)
+                elif full != counted:  # counted only while the window is full
+                    counted = full
                     self._replies_waiting += 1 if counted else -1
                 if wait <= 0:
-                    self._take(chat, batch=batch, group=group, now=now)
                     return
-                await self.sleep(wait)
+                if wait == math.inf:
+                    await self._landing()
+                else:
+                    await self.sleep(wait)
         finally:
             if counted:
                 self._replies_waiting -= 1
 
-    def _take(self, chat: str, *, batch: bool, group: bool, now: float) -> None:
-        self._sent.append(now)
+    async def _landing(self) -> None:
+        if self._landed is None:
+            self._landed = asyncio.Event()
+        await self._landed.wait()
+
+    def _take(self, chat: str, *, batch: bool, group: bool, landed: bool) -> None:
+        now = self.now()
+        if landed:
+            self._sent.append(now)
+        else:
+            self._flying += 1
         if batch:
             self._next_batch = now + self.batch_gap
         self._last[chat] = now
@@ -135,3 +166,12 @@ class Window:
             keep = max(self.private_gap, self.group_gap)
             self._last = {c: t for c, t in self._last.items() if t > now - keep}
             self._groups = {c: q for c, q in self._groups.items() if q and q[-1] > now - GROUP_SPAN}
+
+    def _land(self, chat: str) -> None:
+        now = self.now()
+        self._flying -= 1
+        self._sent.append(now)
+        self._last[chat] = now  # the later of the two moments, for the chat's gap too
+        landed, self._landed = self._landed, None
+        if landed is not None:
+            landed.set()

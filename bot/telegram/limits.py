@@ -28,6 +28,7 @@ reminders, where one flood answer would freeze the replies to everyone. So:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -43,9 +44,8 @@ JSONDict = dict[str, Any]
 OVERALL_PER_SECOND = 30
 GROUP_PER_MINUTE = 20
 PRIVATE_GAP = 1.0
-# Added to the window's second: a send is counted here when it is let through, by Telegram
-# when it arrives, and the two moments drift apart by the jitter of the way in between.
-GUARD = 0.01
+# Added to the window's second, beyond counting each send from its answer (pacing.slot).
+GUARD = 0.0
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -124,11 +124,14 @@ class Limiter(BaseRateLimiter[JSONDict]):
         chat_id = data.get("chat_id")
         attempt = failures = 0
         while True:
-            if chat_id is not None:
-                # Each attempt is a message Telegram counts, a retry too.
-                await self.window.acquire(str(chat_id), batch=batch, group=is_group_id(chat_id))
             try:
-                return await callback(*args, **kwargs)
+                async with contextlib.AsyncExitStack() as stack:
+                    if chat_id is not None:
+                        # Each attempt is a message Telegram counts, a retry too.
+                        group = is_group_id(chat_id)
+                        slot = self.window.slot(str(chat_id), batch=batch, group=group)
+                        await stack.enter_async_context(slot)
+                    return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 if batch or attempt >= self.max_retries:
                     raise
