@@ -56,23 +56,31 @@ class Window:
         self.private_gap = private_gap
         self.group_gap = group_gap
         self.group_limit = group_per_minute
-        # None: the running event loop's clock, and asyncio.sleep.
-        self.clock = clock
         self.sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
-        self._sent: deque[float] = deque()  # the last span's sends (landed), oldest first
         self._flying = 0  # sends let through whose answer has not come back yet
         self._landed: asyncio.Event | None = None  # set when one comes back
+        self._replies_waiting = 0
+        self.clock = clock  # None: the running event loop's clock
+
+    @property
+    def clock(self) -> Callable[[], float] | None:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float] | None) -> None:
+        """Another clock: the times kept so far mean nothing on it, and are forgotten."""
+        self._clock = clock
+        self._sent: deque[float] = deque()  # the last span's sends (landed), oldest first
         self._next_batch = -math.inf
         self._last: dict[str, float] = {}  # chat → its last send
         self._groups: dict[str, deque[float]] = {}  # group → its sends in the last minute
-        self._replies_waiting = 0
 
     @property
     def per_second(self) -> float:
         return self.limit / self.span
 
     def now(self) -> float:
-        return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     def in_window(self, now: float) -> int:
         """Sends counted at `now`: those in flight and those of the last span."""

@@ -1,10 +1,9 @@
 """The adapter's fault handling, below the e2e tier (tests/e2e/test_faults.py): each fault
 logged once by the request, spoilt answers made NetworkErrors, replies retried by our
-limiter, a batch held after a 429, database outages told from bugs."""
+limiter, a batch's 429 handed back at once, database outages told from bugs."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -147,26 +146,41 @@ async def test_a_batch_request_is_not_retried_here() -> None:
 
 # PTB 22 warns on building a RetryAfter, as Telegram's answer does in production.
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-async def test_after_a_batch_429_no_batch_request_goes_out_before_its_time() -> None:
+async def test_a_batch_429_is_handed_back_at_once_and_holds_no_reply() -> None:
+    """The batch waits out its pause itself (handlers/delivery.Pacer, before its next
+    turn, where the claims' lease is looked after); the limiter holds nobody for it."""
     limiter = Limiter()
-    loop = asyncio.get_running_loop()
-    with pytest.raises(RetryAfter):
-        await _through(limiter, Flaky(RetryAfter(1)), batch=True)
-    flagged = loop.time()
-    sent_at: list[float] = []
+    moment = [500.0]
+    limiter.now = lambda: moment[0]  # time moves by hand: any wait is asked of sleep
 
-    async def stamped() -> bool:
-        sent_at.append(loop.time())
+    async def no_wait(seconds: float) -> None:
+        raise AssertionError(f"the limiter waited {seconds} s")
+
+    limiter.sleep = no_wait
+    refused = Flaky(RetryAfter(30))
+    with pytest.raises(RetryAfter):
+        await _through(limiter, refused, batch=True)
+    assert refused.calls == 1
+    moment[0] += 0.1  # the batch's spacing (1/30 s) has passed, its 30 s pause has not
+    reply, batch = Flaky(), Flaky()
+    assert await _through(limiter, reply, batch=False, chat_id=8) is True
+    assert await _through(limiter, batch, batch=True, chat_id=9) is True
+    assert (reply.calls, batch.calls) == (1, 1)
+
+
+async def test_every_request_naming_a_chat_passes_the_one_window() -> None:
+    limiter = Limiter()
+    counted: list[int] = []
+
+    async def call() -> bool:
+        counted.append(limiter.window.in_window(limiter.window.now()))
         return True
 
-    # Another chat (its own 1/s slot is free) and a reply: only the batch request waits.
-    reply = await limiter.process_request(stamped, (), {}, "sendMessage", {"chat_id": 8}, None)
-    batch = await limiter.process_request(
-        stamped, (), {}, "sendMessage", {"chat_id": 9}, {"batch": True}
-    )
-
-    assert reply is True and batch is True
-    assert sent_at[0] < flagged + 1 <= sent_at[1]
+    await limiter.process_request(call, (), {}, "sendMessage", {"chat_id": 5}, None)
+    await limiter.process_request(call, (), {}, "sendPhoto", {"chat_id": 6}, {"batch": True})
+    await limiter.process_request(call, (), {}, "getMe", {}, None)
+    # In flight, each send is in the window (itself and the one before it); getMe is not.
+    assert counted == [1, 2, 2]
 
 
 def test_a_database_outage_is_told_from_a_bug() -> None:
