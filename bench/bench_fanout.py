@@ -90,6 +90,8 @@ class StandIn:
         self.accepted = 0
         self.refused: dict[str, int] = {"global": 0, "chat": 0, "group": 0}
         self.peak = 0
+        self.first: float | None = None  # when the first and the last send were accepted
+        self.last: float | None = None
 
     def admit(self, chat_id: int, now: float) -> tuple[int, str]:
         """0 to accept, else the retry_after to answer (and which limit said no)."""
@@ -112,6 +114,8 @@ class StandIn:
         self.private[chat_id] = now
         self.accepted += 1
         self.peak = max(self.peak, len(self.window))
+        self.first = now if self.first is None else self.first
+        self.last = now
         return 0, ""
 
     async def route(self, path: str, body: bytes) -> tuple[int, Any]:
@@ -122,6 +126,7 @@ class StandIn:
                 "accepted": self.accepted,
                 "refused": self.refused,
                 "peak_per_second": self.peak,
+                "sending_s": (self.last or 0.0) - (self.first or 0.0),
             }
             return 200, {"ok": True, "result": stats}
         if path == "/reset":
@@ -331,6 +336,20 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
     limit_note = "stand-in: 30/s overall, 1/s per chat, 20/min per group"
     emit(case, "wall_s", wall, "s", f"theoretical minimum at 30/s: {minimum:g} s")
     emit("theoretical minimum (count / 30 per s)", "wall_s", minimum, "s", "baseline")
+    # Replies share the 30/s: everything the stand-in accepted, from its first to its last
+    # message, cannot take less than this (30 in any second).
+    accepted = server_stats["accepted"]
+    sending_floor = (accepted - 1) // GLOBAL_PER_S
+    emit(
+        case,
+        "sending_s",
+        server_stats["sending_s"],
+        "s",
+        f"first to last message accepted; minimum for these {accepted} "
+        f"(batch and replies) at 30 in any second: {sending_floor} s",
+    )
+    emit("minimum for batch and replies sent", "sending_s", sending_floor, "s", "baseline")
+    emit(case, "not_sending_s", wall - server_stats["sending_s"], "s", "planning; the last answers")
     emit(case, "throughput", result.sent / wall, "1/s", "Telegram's limit: 30/s")
     emit(case, "sent", result.sent, "count", f"of {result.planned} planned; each once")
     emit(case, "http_429", too_many, "count", f"{limit_note}; by limit: {refused}")
