@@ -122,9 +122,7 @@ class Pacer:
         """Wait for this message's turn; `sending=False`: another process sends it, but
         it still uses its slot."""
         for _ in range(3):  # a pause announced while waiting means one more turn
-            held = self._paused_until - self.rt.monotonic()
-            if held > 0:
-                await self.rt.sleep(held)
+            await self.paused()
             if not self.shared or not sending:
                 await self.window.acquire(chat.id, batch=True, group=self.is_group(chat))
             if self.rt.monotonic() >= self._paused_until:
@@ -133,6 +131,12 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """The platform said "retry later": no batch message goes out before it has passed."""
         self._paused_until = max(self._paused_until, self.rt.monotonic() + seconds)
+
+    async def paused(self) -> None:
+        """Wait out the pause, if there is one (a retry after a network error too)."""
+        held = self._paused_until - self.rt.monotonic()
+        if held > 0:
+            await self.rt.sleep(held)
 
 
 @dataclass(eq=False)
@@ -306,6 +310,7 @@ async def _attempt(
             result.network_retries += 1
             await rt.sleep(delay)
             delay = min(delay * 2, limits.max_backoff)
+            await pacer.paused()  # another message's 429 meanwhile holds this one too
 
 
 async def _deliver(
