@@ -17,9 +17,11 @@ batches. Replies come first; a batch fills only the capacity replies leave:
 
 A wait is reserved nowhere: a waiter sleeps until the window can change, looks again and
 takes its slot only if it is still free, so a reply arriving meanwhile is never behind
-sends that were queued before it. The clock and the sleep are injectable (tests move time
-by hand); a pause after "retry later" is not kept here but by the batch (handlers/
-delivery.Pacer), where the ledger's claims are looked after.
+sends that were queued before it. After "retry later" to a batch (`hold`), no batch send
+leaves before that time, those already waiting here included; one held longer than
+HOLD_IN_PLACE is refused (`Held`), so that the batch waits it out itself, where the
+ledger's claims are renewed. The clock and the sleep are injectable (tests move time by
+hand).
 """
 
 from __future__ import annotations
@@ -30,9 +32,20 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+# A batch's send held by a pause longer than this is refused (`Held`) rather than kept
+# waiting inside its send: the batch waits it out where the claims' lease is looked after.
+HOLD_IN_PLACE = 30.0
 CHATS_KEPT = 10_000  # per-chat entries kept; those that no longer matter go beyond this
 GROUP_SPAN = 60.0
 YIELD = 0.001  # a batch waiting only for replies to take what is free: look again soon
+
+
+class Held(Exception):
+    """A batch's send asked for during a long pause: retry after `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the batch is paused for {seconds:.1f} s more")
+        self.seconds = seconds
 
 
 class Window:
@@ -72,6 +85,7 @@ class Window:
         self._clock = clock
         self._sent: deque[float] = deque()  # the last span's sends (landed), oldest first
         self._next_batch = -math.inf
+        self._held_until = -math.inf  # no batch send before this ("retry later")
         self._last: dict[str, float] = {}  # chat → its last send
         self._groups: dict[str, deque[float]] = {}  # group → its sends in the last minute
 
@@ -109,6 +123,12 @@ class Window:
         chat_wait = last + gap - now if last is not None else 0.0
         return max(self._next_batch - now, chat_wait)
 
+    def hold(self, seconds: float) -> None:
+        """The platform said "retry later" to a batch: no batch send goes out before that
+        time has passed, including those already waiting here for a slot (they were past
+        the batch's own pause when it began). Replies are not held."""
+        self._held_until = max(self._held_until, self.now() + seconds)
+
     async def acquire(self, chat: str, *, batch: bool, group: bool) -> None:
         """Wait until a message to `chat` may go out, and count it as sent from now."""
         await self._wait(chat, batch=batch, group=group)
@@ -136,7 +156,10 @@ class Window:
                 if group:
                     wait = max(wait, self._group_wait(chat, now))
                 if batch:
-                    wait = max(wait, self._batch_wait(chat, group, now))
+                    held = self._held_until - now
+                    if held > HOLD_IN_PLACE:
+                        raise Held(held)
+                    wait = max(wait, held, self._batch_wait(chat, group, now))
                     if wait <= 0 and self.in_window(now) + self._replies_waiting >= self.limit:
                         # What is free is for the replies waiting; look again when the
                         # next send leaves the window.

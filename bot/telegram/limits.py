@@ -21,14 +21,18 @@ reminders, where one flood answer would freeze the replies to everyone. So:
   before the reply);
 - a request of a batch is marked with `rate_limit_args={"batch": True}` (handlers/delivery
   through bot/telegram/channel.py) and gets the RetryAfter at once: the batch pauses
-  itself, before its next claims, where a long pause renews the claims' lease (a pause
-  slept here, inside a send, could outlast a claim). Replies are not held.
+  itself, before its next turn, where a long pause renews the claims' lease. Until that
+  time no other batch request goes out either (the window holds them: they were past the
+  batch's turn already, and sending them would only earn more 429s); one that would wait
+  longer than 30 s inside its send gets a RetryAfter of its own instead, so its claim is
+  renewed too. Replies are not held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -38,7 +42,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
-from handlers.pacing import Window
+from handlers.pacing import Held, Window
 
 JSONDict = dict[str, Any]
 OVERALL_PER_SECOND = 30
@@ -54,6 +58,12 @@ def retry_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _retry_after(seconds: float) -> RetryAfter:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        return RetryAfter(timedelta(seconds=math.ceil(seconds)))
 
 
 def is_group_id(chat_id: object) -> bool:
@@ -132,7 +142,11 @@ class Limiter(BaseRateLimiter[JSONDict]):
                         slot = self.window.slot(str(chat_id), batch=batch, group=group)
                         await stack.enter_async_context(slot)
                     return await callback(*args, **kwargs)
+            except Held as exc:  # asked for during a batch's long pause: not sent
+                raise _retry_after(exc.seconds) from None
             except RetryAfter as exc:
+                if batch:
+                    self.window.hold(retry_seconds(exc))
                 if batch or attempt >= self.max_retries:
                     raise
                 attempt += 1

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.settings import Settings
 from bot.telegram import app as telegram_app
 from bot.telegram.app import ThiduaApp, build_application
+from bot.telegram.limits import Limiter
 from handlers import delivery
 from handlers.core import Core
 from handlers.i18n import Html
@@ -101,6 +102,10 @@ class Digests:
 def wire(app: ThiduaApp, time: FakeTime, digests: Digests | None = None) -> None:
     rt = delivery.runtime(app.bot_data)
     rt.monotonic, rt.sleep = time.monotonic, time.sleep
+    # The limiter's window (the batch's slots, a 429's hold) on the same clock.
+    limiter = app.bot.rate_limiter
+    assert isinstance(limiter, Limiter)
+    limiter.now, limiter.sleep = time.monotonic, time.sleep
     if digests is not None:
         rt.board_sender, rt.summary_sender = digests.board, digests.summary
 

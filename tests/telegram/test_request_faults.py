@@ -1,6 +1,6 @@
 """The adapter's fault handling, below the e2e tier (tests/e2e/test_faults.py): each fault
 logged once by the request, spoilt answers made NetworkErrors, replies retried by our
-limiter, a batch's 429 handed back at once, database outages told from bugs."""
+limiter, a batch held after a 429, database outages told from bugs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 
-from bot.telegram.limits import Limiter
+from bot.telegram.limits import Limiter, retry_seconds
 from bot.telegram.request import FAULT, BadAnswer, BotRequest
 from models.db import unavailable
 
@@ -146,26 +146,49 @@ async def test_a_batch_request_is_not_retried_here() -> None:
 
 # PTB 22 warns on building a RetryAfter, as Telegram's answer does in production.
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-async def test_a_batch_429_is_handed_back_at_once_and_holds_no_reply() -> None:
-    """The batch waits out its pause itself (handlers/delivery.Pacer, before its next
-    turn, where the claims' lease is looked after); the limiter holds nobody for it."""
+async def test_after_a_batch_429_no_batch_request_goes_out_before_its_time_replies_do() -> None:
     limiter = Limiter()
     moment = [500.0]
-    limiter.now = lambda: moment[0]  # time moves by hand: any wait is asked of sleep
+    slept: list[float] = []
 
-    async def no_wait(seconds: float) -> None:
-        raise AssertionError(f"the limiter waited {seconds} s")
+    async def sleep(seconds: float) -> None:  # time moves only by what is waited
+        slept.append(seconds)
+        moment[0] += seconds
 
-    limiter.sleep = no_wait
-    refused = Flaky(RetryAfter(30))
+    limiter.now, limiter.sleep = (lambda: moment[0]), sleep
+    refused = Flaky(RetryAfter(2))
     with pytest.raises(RetryAfter):
-        await _through(limiter, refused, batch=True)
-    assert refused.calls == 1
-    moment[0] += 0.1  # the batch's spacing (1/30 s) has passed, its 30 s pause has not
-    reply, batch = Flaky(), Flaky()
+        await _through(limiter, refused, batch=True)  # handed back at once, not retried
+    assert refused.calls == 1 and slept == []
+    moment[0] += 0.1
+    sent_at: list[float] = []
+
+    async def stamped() -> bool:
+        sent_at.append(moment[0])
+        return True
+
+    # Another chat and a reply: the reply goes now, the batch's request after the 2 s.
+    assert await limiter.process_request(stamped, (), {}, "sendMessage", {"chat_id": 8}, None)
+    assert await limiter.process_request(
+        stamped, (), {}, "sendMessage", {"chat_id": 9}, {"batch": True}
+    )
+    assert sent_at[0] == 500.1 and sent_at[1] >= 502.0
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_batch_request_during_a_long_pause_is_refused_not_kept_waiting() -> None:
+    """Kept waiting inside its send, its claim in the ledger could lapse: the batch waits
+    such a pause out itself, where the claim is renewed."""
+    limiter = Limiter()
+    limiter.now = lambda: 500.0
+    with pytest.raises(RetryAfter):
+        await _through(limiter, Flaky(RetryAfter(120)), batch=True)
+    later = Flaky()
+    with pytest.raises(RetryAfter) as refused:
+        await _through(limiter, later, batch=True, chat_id=9)
+    assert later.calls == 0 and retry_seconds(refused.value) >= 120
+    reply = Flaky()
     assert await _through(limiter, reply, batch=False, chat_id=8) is True
-    assert await _through(limiter, batch, batch=True, chat_id=9) is True
-    assert (reply.calls, batch.calls) == (1, 1)
 
 
 async def test_every_request_naming_a_chat_passes_the_one_window() -> None:

@@ -13,10 +13,11 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.pacing import Window
+from handlers.pacing import HOLD_IN_PLACE, Held, Window
 
 EPS = 1e-9
 
@@ -75,12 +76,9 @@ def most_in_any(times: list[float], span: float) -> int:
     return max((bisect_left(ordered, t + span - EPS) - i for i, t in enumerate(ordered)), default=0)
 
 
-Send = tuple[str, bool]  # chat, batch
-
-
 def sender(
     time: VirtualTime, window: Window, log: list[tuple[float, str, bool]]
-) -> Callable[[str, bool, float], Awaitable[None]]:
+) -> Callable[..., Awaitable[None]]:
     async def send(chat: str, batch: bool, after: float = 0.0) -> None:
         if after:
             await time.until(after)
@@ -257,3 +255,25 @@ def test_a_guard_widens_the_second() -> None:
     asyncio.run(time.run(*(send(str(n), False) for n in range(31))))
     assert abs(max(t for t, _, _ in log) - 101.05) < 1e-6
     assert abs(window.per_second - 30 / 1.05) < 1e-9
+
+
+def test_a_hold_keeps_batch_sends_already_waiting_but_not_replies_and_refuses_a_long_one() -> None:
+    time = VirtualTime()
+    window = telegram(time)
+    log: list[tuple[float, str, bool]] = []
+    send = sender(time, window, log)
+
+    async def scene() -> None:
+        await send("1", True)
+        waiting = asyncio.ensure_future(send("2", True))  # waits for the batch's spacing
+        await time.settle()
+        window.hold(5.0)  # the first one's 429 came back meanwhile
+        await time.run(waiting, send("3", False))
+        with pytest.raises(Held) as refused:
+            window.hold(HOLD_IN_PLACE + 1)
+            await window.acquire("4", batch=True, group=False)
+        assert refused.value.seconds > HOLD_IN_PLACE
+
+    asyncio.run(scene())
+    went = {chat: round(t - 100.0, 6) for t, chat, _ in log}
+    assert went == {"1": 0.0, "3": 0.0, "2": 5.0}
