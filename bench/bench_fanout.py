@@ -247,11 +247,14 @@ async def ask(app: ThiduaApp, n: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def probe(app: ThiduaApp, done: asyncio.Event, samples: list[float]) -> None:
+async def probe(
+    app: ThiduaApp, done: asyncio.Event, samples: list[float], asked: list[float]
+) -> None:
     """A person talking to the bot while the batch goes out: /help every half second."""
     for n in range(MAX_PROBES):
         if done.is_set():
             return
+        asked.append(time.monotonic())
         samples.append(await ask(app, n))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 0.5)
@@ -327,8 +330,9 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
 
     say(f"sending {count} reminders …")
     samples: list[float] = []
+    asked: list[float] = []  # when each was asked, on the stand-in's clock
     done = asyncio.Event()
-    prober = asyncio.create_task(probe(app, done, samples))
+    prober = asyncio.create_task(probe(app, done, samples, asked))
     started = time.perf_counter()
     started_at = time.monotonic()  # the stand-in's clock too (one per machine)
     result = await delivery.run_tick(app.bot_data)
@@ -376,6 +380,15 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
         "ms",
         f"bot idle: p99 {percentile(idle, 0.99):.1f} ms",
     )
+    # Those asked while the batch's messages were going out (not while it was planned).
+    first = server_stats["first"] or 0.0
+    end = first + server_stats["sending_s"]
+    sending = [ms for at, ms in zip(asked, samples, strict=True) if first <= at <= end]
+    if sending:
+        what = f"{len(sending)} /help replies while the batch's messages went out"
+        emit(what, "p50_ms", percentile(sending, 0.5), "ms", idle_note)
+        idle_p99 = f"bot idle: p99 {percentile(idle, 0.99):.1f} ms"
+        emit(what, "p99_ms", percentile(sending, 0.99), "ms", idle_p99)
     emit(f"{len(idle)} /help replies, bot idle", "p50_ms", percentile(idle, 0.5), "ms", "baseline")
     emit(f"{len(idle)} /help replies, bot idle", "p99_ms", percentile(idle, 0.99), "ms", "baseline")
     emit(case, "stand_in_latency", latency_ms, "ms", "per request, like Telegram's round trip")
