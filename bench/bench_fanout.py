@@ -90,6 +90,12 @@ class StandIn:
         self.accepted = 0
         self.refused: dict[str, int] = {"global": 0, "chat": 0, "group": 0}
         self.peak = 0
+        # The batch's first and last message accepted (officers' chats, not the askers'),
+        # and how many messages of any kind were accepted from the one to the other.
+        self.first: float | None = None
+        self.last: float | None = None
+        self.since_first = 0
+        self.in_span = 0
 
     def admit(self, chat_id: int, now: float) -> tuple[int, str]:
         """0 to accept, else the retry_after to answer (and which limit said no)."""
@@ -112,18 +118,30 @@ class StandIn:
         self.private[chat_id] = now
         self.accepted += 1
         self.peak = max(self.peak, len(self.window))
+        if self.first is not None:
+            self.since_first += 1
+        if chat_id < PROBE_BASE:
+            if self.first is None:
+                self.first, self.since_first = now, 1
+            self.last, self.in_span = now, self.since_first
         return 0, ""
 
     async def route(self, path: str, body: bytes) -> tuple[int, Any]:
+        # In the Bot API's envelope: the bot's own request (bot/telegram/request.py)
+        # refuses any other answer.
         if path == "/stats":
-            return 200, {
+            stats = {
                 "accepted": self.accepted,
                 "refused": self.refused,
                 "peak_per_second": self.peak,
+                "first": self.first,
+                "sending_s": (self.last or 0.0) - (self.first or 0.0),
+                "in_span": self.in_span,
             }
+            return 200, {"ok": True, "result": stats}
         if path == "/reset":
             self.reset()
-            return 200, {"ok": True}
+            return 200, {"ok": True, "result": True}
         method = path.rsplit("/", 1)[-1]
         params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         await asyncio.sleep(self.latency)
@@ -229,11 +247,14 @@ async def ask(app: ThiduaApp, n: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def probe(app: ThiduaApp, done: asyncio.Event, samples: list[float]) -> None:
+async def probe(
+    app: ThiduaApp, done: asyncio.Event, samples: list[float], asked: list[float]
+) -> None:
     """A person talking to the bot while the batch goes out: /help every half second."""
     for n in range(MAX_PROBES):
         if done.is_set():
             return
+        asked.append(time.monotonic())
         samples.append(await ask(app, n))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 0.5)
@@ -247,7 +268,7 @@ def percentile(values: list[float], share: float) -> float:
 async def stats(app: ThiduaApp, base: str) -> dict[str, Any]:
     request = app.bot.request
     _, body = await request.do_request(f"{base}/stats", "POST")
-    found: dict[str, Any] = json.loads(body)
+    found: dict[str, Any] = json.loads(body)["result"]
     return found
 
 
@@ -309,9 +330,11 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
 
     say(f"sending {count} reminders …")
     samples: list[float] = []
+    asked: list[float] = []  # when each was asked, on the stand-in's clock
     done = asyncio.Event()
-    prober = asyncio.create_task(probe(app, done, samples))
+    prober = asyncio.create_task(probe(app, done, samples, asked))
     started = time.perf_counter()
+    started_at = time.monotonic()  # the stand-in's clock too (one per machine)
     result = await delivery.run_tick(app.bot_data)
     wall = time.perf_counter() - started
     done.set()
@@ -328,6 +351,21 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
     limit_note = "stand-in: 30/s overall, 1/s per chat, 20/min per group"
     emit(case, "wall_s", wall, "s", f"theoretical minimum at 30/s: {minimum:g} s")
     emit("theoretical minimum (count / 30 per s)", "wall_s", minimum, "s", "baseline")
+    # Replies share the 30/s: the messages the stand-in accepted from the batch's first to
+    # its last (replies included) cannot take less than this at 30 in any second.
+    in_span = server_stats["in_span"]
+    sending_floor = (in_span - 1) // GLOBAL_PER_S
+    emit(
+        case,
+        "sending_s",
+        server_stats["sending_s"],
+        "s",
+        f"the batch's first to last message at the stand-in; minimum for the {in_span} "
+        f"messages (batch and replies) it accepted meanwhile: {sending_floor} s",
+    )
+    emit("minimum for batch and replies in that span", "sending_s", sending_floor, "s", "baseline")
+    before = server_stats["first"] - started_at if server_stats["first"] else 0.0
+    emit(case, "before_first_s", before, "s", "planning and the first claims")
     emit(case, "throughput", result.sent / wall, "1/s", "Telegram's limit: 30/s")
     emit(case, "sent", result.sent, "count", f"of {result.planned} planned; each once")
     emit(case, "http_429", too_many, "count", f"{limit_note}; by limit: {refused}")
@@ -342,6 +380,15 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
         "ms",
         f"bot idle: p99 {percentile(idle, 0.99):.1f} ms",
     )
+    # Those asked while the batch's messages were going out (not while it was planned).
+    first = server_stats["first"] or 0.0
+    end = first + server_stats["sending_s"]
+    sending = [ms for at, ms in zip(asked, samples, strict=True) if first <= at <= end]
+    if sending:
+        what = f"{len(sending)} /help replies while the batch's messages went out"
+        emit(what, "p50_ms", percentile(sending, 0.5), "ms", idle_note)
+        idle_p99 = f"bot idle: p99 {percentile(idle, 0.99):.1f} ms"
+        emit(what, "p99_ms", percentile(sending, 0.99), "ms", idle_p99)
     emit(f"{len(idle)} /help replies, bot idle", "p50_ms", percentile(idle, 0.5), "ms", "baseline")
     emit(f"{len(idle)} /help replies, bot idle", "p99_ms", percentile(idle, 0.99), "ms", "baseline")
     emit(case, "stand_in_latency", latency_ms, "ms", "per request, like Telegram's round trip")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from handlers.io import Attachment, Outgoing
+from handlers.pacing import Window
 from services.addresses import Address
 
 
@@ -57,6 +58,9 @@ class Pace:
     per_second: float
     private_gap: float  # seconds between two messages to one person
     group_gap: float  # seconds between two messages to one group
+    # The channel's own window, when every send of it passes one (Telegram's limiter):
+    # then that window alone spaces the batch, and the numbers above only describe it.
+    window: Window | None = field(default=None, compare=False)
 
 
 class Channel(Protocol):

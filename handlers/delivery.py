@@ -4,9 +4,9 @@ What is due and for whom is decided in services.reminders (and recorded in its l
 this module renders each message (handlers/reminder_texts) and sends it to the channel
 its address names, within that channel's pace (`Channel.pace`):
 
-- overall: a batch goes out evenly at the channel's rate (Telegram: 25/s of its ~30/s, so
-  replies keep the rest); the channel's own rate limiter applies on top, shared with replies;
-- per chat: a gap between two messages to one person, a longer one to a group;
+- overall and per chat: in a sliding window (handlers/pacing.py), the channel's own when
+  it has one (Telegram: 30 in any second, shared with the replies, which go first), else
+  one built from its pace (Zalo: 10/s, a second between two messages to one person);
 - RetryLater: the batch pauses for the time the platform asks and retries (replies do not
   stop); network errors are retried with exponential backoff;
 - Blocked: the person blocked the bot there; that identity is marked unreachable and the
@@ -37,6 +37,7 @@ from handlers import ballot, chair, leaderboard
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
 from handlers.core import Core, present, utc_now
 from handlers.i18n import texts
+from handlers.pacing import Window
 from handlers.reminder_texts import render
 from services import ballot as ballot_rules
 from services import housekeeping, onboarding, reminders
@@ -93,36 +94,49 @@ class SummarySender(Protocol):
 
 
 class Pacer:
-    """Hands out send times for one channel: evenly spaced overall, spaced per chat, none
-    during a pause. A turn is reserved before sleeping, so concurrent workers never take
-    the same slot."""
+    """When a batch's next message may go out on one channel: after any pause, and in a
+    slot of the channel's window (handlers/pacing.py).
+
+    A channel whose every send passes a window of its own (Telegram's limiter, shared with
+    the replies) names it in its pace: the send takes its slot there, and a turn here only
+    waits out a pause, so one window alone decides "now". For any other channel the pacer
+    keeps a window built from the pace, on the runtime's clock, and a turn takes its slot.
+    A claim lost to another process takes a slot too: processes walking the same list then
+    share one pace instead of adding theirs up."""
 
     def __init__(self, runtime: Runtime, pace: Pace, is_group: Callable[[Address], bool]) -> None:
         self.rt = runtime
         self.pace = pace
         self.is_group = is_group
-        self._next = 0.0
-        self._chat: dict[Address, float] = {}
+        self.shared = pace.window is not None
+        self.window = pace.window or Window(
+            per_second=pace.per_second,
+            private_gap=pace.private_gap,
+            group_gap=pace.group_gap,
+            clock=lambda: runtime.monotonic(),
+            sleep=lambda seconds: runtime.sleep(seconds),
+        )
         self._paused_until = 0.0
 
-    async def turn(self, chat: Address) -> None:
-        pace = self.pace
-        gap = pace.group_gap if self.is_group(chat) else pace.private_gap
+    async def turn(self, chat: Address, *, sending: bool = True) -> None:
+        """Wait for this message's turn; `sending=False`: another process sends it, but
+        it still uses its slot."""
         for _ in range(3):  # a pause announced while waiting means one more turn
-            now = self.rt.monotonic()
-            at = max(now, self._next, self._chat.get(chat, 0.0), self._paused_until)
-            self._next = at + 1.0 / pace.per_second
-            self._chat[chat] = at + gap
-            if len(self._chat) > 20_000:
-                self._chat = {c: t for c, t in self._chat.items() if t > now}
-            if at > now:
-                await self.rt.sleep(at - now)
+            await self.paused()
+            if not self.shared or not sending:
+                await self.window.acquire(chat.id, batch=True, group=self.is_group(chat))
             if self.rt.monotonic() >= self._paused_until:
                 return
 
     def pause(self, seconds: float) -> None:
         """The platform said "retry later": no batch message goes out before it has passed."""
         self._paused_until = max(self._paused_until, self.rt.monotonic() + seconds)
+
+    async def paused(self) -> None:
+        """Wait out the pause, if there is one (a retry after a network error too)."""
+        held = self._paused_until - self.rt.monotonic()
+        if held > 0:
+            await self.rt.sleep(held)
 
 
 @dataclass(eq=False)
@@ -296,6 +310,7 @@ async def _attempt(
             result.network_retries += 1
             await rt.sleep(delay)
             delay = min(delay * 2, limits.max_backoff)
+            await pacer.paused()  # another message's 429 meanwhile holds this one too
 
 
 async def _deliver(
@@ -317,7 +332,7 @@ async def _deliver(
         claimed = await reminders.claim(session, item, now, owner=rt.owner)
     # The turn is taken even when another process won the claim: processes walking the
     # same list then share one pace instead of adding theirs up.
-    await rt.pacer(item.address.channel).turn(item.address)
+    await rt.pacer(item.address.channel).turn(item.address, sending=claimed)
     if not claimed:
         result.taken += 1
         return

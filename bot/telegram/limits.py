@@ -1,41 +1,55 @@
 """Telegram's rate limits, shared by replies and scheduled batches, in one limiter of ours.
 
-Telegram allows about 30 messages/s overall, 20/min in a group and about 1/s in a private
-chat (short bursts are tolerated). PTB's AIORateLimiter has no private-chat limit and, on a
-RetryAfter, halts *every* request: right for a reply, wrong for a batch of 3,000 reminders,
-where one flood answer would freeze the replies to everyone. So:
+Telegram allows about 30 messages in any second overall, 20 a minute in a group and about
+one a second in a private chat. PTB's AIORateLimiter has no private-chat limit, lets a
+burst of 30 through on top of 30/s (up to 60 in one second: the 429s of a long batch) and,
+on a RetryAfter, halts *every* request: right for a reply, wrong for a batch of 3,000
+reminders, where one flood answer would freeze the replies to everyone. So:
 
-- every request that names a chat passes the overall limiter, and a group's (20/min);
-- a batch's message to a private chat also passes that chat's limiter (1/s). A reply does
-  not: it answers someone who just wrote, and a guided step answered quickly must not wait;
+- every request that names a chat takes its slot in one sliding window (handlers/pacing.py:
+  30 in any second, a group's 20 in any minute), replies and batches alike, replies first:
+  a batch's request only takes what the replies waiting leave, evenly spread. This window
+  is the only place that says "now" for Telegram: the batch (handlers/delivery.Pacer) does
+  not space Telegram's messages itself, it orders them, claims them and waits out pauses;
+- a batch's message to a private chat waits a second after the last message to that chat.
+  A reply does not: it answers someone who just wrote, and a guided step answered quickly
+  must not wait;
 - a reply retries a RetryAfter here, after the time Telegram asks, and a network error, a
   time-out, a 5xx or a spoilt answer after 0.5, 1, 2 s (each fault was logged where it was
   met, bot/telegram/request.py). A time-out Telegram did act on may show the reply twice:
   better than not at all, and the work behind it is never done twice (it was committed
   before the reply);
 - a request of a batch is marked with `rate_limit_args={"batch": True}` (handlers/delivery
-  through bot/telegram/channel.py) and gets the RetryAfter at once: the batch pauses itself.
-  Until that time has passed, no other batch request goes out either: the batch's other
-  workers may already be past their turn (waiting here for a chat's slot), and sending
-  them would only earn more 429s. Replies are not held.
+  through bot/telegram/channel.py) and gets the RetryAfter at once: the batch pauses
+  itself, before its next turn, where a long pause renews the claims' lease. Until that
+  time no other batch request goes out either (the window holds them: they were past the
+  batch's turn already, and sending them would only earn more 429s); one that would wait
+  longer than 30 s inside its send gets a RetryAfter of its own instead, so its claim is
+  renewed too. Replies are not held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
+from handlers.pacing import Held, Window
+
 JSONDict = dict[str, Any]
-CHATS_KEPT = 10_000  # per-chat limiters kept; idle ones are dropped beyond this
+OVERALL_PER_SECOND = 30
+GROUP_PER_MINUTE = 20
+PRIVATE_GAP = 1.0
+# Added to the window's second, beyond counting each send from its answer (pacing.slot).
+GUARD = 0.0
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -46,6 +60,12 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _retry_after(seconds: float) -> RetryAfter:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        return RetryAfter(timedelta(seconds=math.ceil(seconds)))
+
+
 def is_group_id(chat_id: object) -> bool:
     """Telegram's group and channel ids are negative (or @names); people's are positive."""
     if isinstance(chat_id, str):
@@ -53,47 +73,53 @@ def is_group_id(chat_id: object) -> bool:
     return isinstance(chat_id, int) and chat_id < 0
 
 
+def telegram_window(guard: float = GUARD) -> Window:
+    """Telegram's limits as one window: 30 in any second, 20 a minute per group, a second
+    between a batch's message and the last one to that person."""
+    return Window(
+        per_second=OVERALL_PER_SECOND,
+        private_gap=PRIVATE_GAP,
+        group_per_minute=GROUP_PER_MINUTE,
+        guard=guard,
+    )
+
+
 class Limiter(BaseRateLimiter[JSONDict]):
-    """Overall, per-group and per-private-chat limits; replies retry, batches do not."""
+    """Every request naming a chat through one window; replies retry, batches do not."""
 
     def __init__(
         self,
         *,
-        overall_per_second: float = 30.0,
-        group_per_minute: float = 20.0,
-        private_per_second: float = 1.0,
+        window: Window | None = None,
         max_retries: int = 3,
         network_backoff: float = 0.5,
     ) -> None:
-        self.overall = AsyncLimiter(overall_per_second, 1)
-        # How a batch's pause is waited out; tests put a fake clock here.
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self.now: Callable[[], float] | None = None  # None: the event loop's clock
+        self.window = window or telegram_window()
         self.network_backoff = network_backoff
-        self.group_per_minute = group_per_minute
-        self.private_per_second = private_per_second
         self.max_retries = max_retries
-        self._chats: dict[str, AsyncLimiter] = {}
-        self._batch_until = 0.0  # loop time before which no batch request goes out
+
+    # The window's time, for tests that move it by hand.
+    @property
+    def now(self) -> Callable[[], float] | None:
+        return self.window.clock
+
+    @now.setter
+    def now(self, clock: Callable[[], float] | None) -> None:
+        self.window.clock = clock
+
+    @property
+    def sleep(self) -> Callable[[float], Awaitable[None]]:
+        return self.window.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.window.sleep = sleep
 
     async def initialize(self) -> None:
         return None
 
     async def shutdown(self) -> None:
         return None
-
-    def _chat(self, chat_id: object) -> AsyncLimiter:
-        key = str(chat_id)
-        found = self._chats.get(key)
-        if found is None:
-            if len(self._chats) >= CHATS_KEPT:
-                self._chats = {k: v for k, v in self._chats.items() if not v.has_capacity()}
-            if is_group_id(chat_id):
-                found = AsyncLimiter(self.group_per_minute, 60)
-            else:
-                found = AsyncLimiter(1, 1 / self.private_per_second)
-            self._chats[key] = found
-        return found
 
     async def process_request(
         self,
@@ -107,33 +133,31 @@ class Limiter(BaseRateLimiter[JSONDict]):
         batch = bool(rate_limit_args and rate_limit_args.get("batch"))
         chat_id = data.get("chat_id")
         attempt = failures = 0
-        loop = asyncio.get_running_loop()
-        now = self.now or loop.time
         while True:
-            async with contextlib.AsyncExitStack() as stack:
-                if chat_id is not None:
-                    await stack.enter_async_context(self.overall)
-                    if batch or is_group_id(chat_id):
-                        await stack.enter_async_context(self._chat(chat_id))
-                held = self._batch_until - now() if batch else 0.0
-                if held > 0:
-                    await self.sleep(held)
-                try:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    if chat_id is not None:
+                        # Each attempt is a message Telegram counts, a retry too.
+                        group = is_group_id(chat_id)
+                        slot = self.window.slot(str(chat_id), batch=batch, group=group)
+                        await stack.enter_async_context(slot)
                     return await callback(*args, **kwargs)
-                except RetryAfter as exc:
-                    if batch:
-                        self._batch_until = max(self._batch_until, now() + retry_seconds(exc))
-                    if batch or attempt >= self.max_retries:
-                        raise
-                    attempt += 1
-                    wait = retry_seconds(exc)
-                except BadRequest:  # a NetworkError in PTB, but Telegram's final word
+            except Held as exc:  # asked for during a batch's long pause: not sent
+                raise _retry_after(exc.seconds) from None
+            except RetryAfter as exc:
+                if batch:
+                    self.window.hold(retry_seconds(exc))
+                if batch or attempt >= self.max_retries:
                     raise
-                except NetworkError:
-                    # A batch retries on its own schedule (handlers/delivery); a request
-                    # naming no chat (start-up, polling) is PTB's to retry.
-                    if batch or chat_id is None or failures >= self.max_retries:
-                        raise
-                    wait = self.network_backoff * 2**failures
-                    failures += 1
+                attempt += 1
+                wait = retry_seconds(exc)
+            except BadRequest:  # a NetworkError in PTB, but Telegram's final word
+                raise
+            except NetworkError:
+                # A batch retries on its own schedule (handlers/delivery); a request
+                # naming no chat (start-up, polling) is PTB's to retry.
+                if batch or chat_id is None or failures >= self.max_retries:
+                    raise
+                wait = self.network_backoff * 2**failures
+                failures += 1
             await asyncio.sleep(wait)

@@ -4,7 +4,6 @@ limiter, a batch held after a 429, database outages told from bugs."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.request import RequestData
 
-from bot.telegram.limits import Limiter
+from bot.telegram.limits import Limiter, retry_seconds
 from bot.telegram.request import FAULT, BadAnswer, BotRequest
 from models.db import unavailable
 
@@ -147,26 +146,64 @@ async def test_a_batch_request_is_not_retried_here() -> None:
 
 # PTB 22 warns on building a RetryAfter, as Telegram's answer does in production.
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-async def test_after_a_batch_429_no_batch_request_goes_out_before_its_time() -> None:
+async def test_after_a_batch_429_no_batch_request_goes_out_before_its_time_replies_do() -> None:
     limiter = Limiter()
-    loop = asyncio.get_running_loop()
+    moment = [500.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # time moves only by what is waited
+        slept.append(seconds)
+        moment[0] += seconds
+
+    limiter.now, limiter.sleep = (lambda: moment[0]), sleep
+    refused = Flaky(RetryAfter(2))
     with pytest.raises(RetryAfter):
-        await _through(limiter, Flaky(RetryAfter(1)), batch=True)
-    flagged = loop.time()
+        await _through(limiter, refused, batch=True)  # handed back at once, not retried
+    assert refused.calls == 1 and slept == []
+    moment[0] += 0.1
     sent_at: list[float] = []
 
     async def stamped() -> bool:
-        sent_at.append(loop.time())
+        sent_at.append(moment[0])
         return True
 
-    # Another chat (its own 1/s slot is free) and a reply: only the batch request waits.
-    reply = await limiter.process_request(stamped, (), {}, "sendMessage", {"chat_id": 8}, None)
-    batch = await limiter.process_request(
+    # Another chat and a reply: the reply goes now, the batch's request after the 2 s.
+    assert await limiter.process_request(stamped, (), {}, "sendMessage", {"chat_id": 8}, None)
+    assert await limiter.process_request(
         stamped, (), {}, "sendMessage", {"chat_id": 9}, {"batch": True}
     )
+    assert sent_at[0] == 500.1 and sent_at[1] >= 502.0
 
-    assert reply is True and batch is True
-    assert sent_at[0] < flagged + 1 <= sent_at[1]
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_batch_request_during_a_long_pause_is_refused_not_kept_waiting() -> None:
+    """Kept waiting inside its send, its claim in the ledger could lapse: the batch waits
+    such a pause out itself, where the claim is renewed."""
+    limiter = Limiter()
+    limiter.now = lambda: 500.0
+    with pytest.raises(RetryAfter):
+        await _through(limiter, Flaky(RetryAfter(120)), batch=True)
+    later = Flaky()
+    with pytest.raises(RetryAfter) as refused:
+        await _through(limiter, later, batch=True, chat_id=9)
+    assert later.calls == 0 and retry_seconds(refused.value) >= 120
+    reply = Flaky()
+    assert await _through(limiter, reply, batch=False, chat_id=8) is True
+
+
+async def test_every_request_naming_a_chat_passes_the_one_window() -> None:
+    limiter = Limiter()
+    counted: list[int] = []
+
+    async def call() -> bool:
+        counted.append(limiter.window.in_window(limiter.window.now()))
+        return True
+
+    await limiter.process_request(call, (), {}, "sendMessage", {"chat_id": 5}, None)
+    await limiter.process_request(call, (), {}, "sendPhoto", {"chat_id": 6}, {"batch": True})
+    await limiter.process_request(call, (), {}, "getMe", {}, None)
+    # In flight, each send is in the window (itself and the one before it); getMe is not.
+    assert counted == [1, 2, 2]
 
 
 def test_a_database_outage_is_told_from_a_bug() -> None:

@@ -1,5 +1,6 @@
-"""The batch pacer keeps Telegram's limits on an injected clock: evenly spaced overall, one
-message a second per private chat, one per three seconds per group, none during a pause."""
+"""The batch pacer on an injected clock: on a channel without a window of its own (Zalo),
+evenly spaced overall, a gap per private chat, a longer one per group, none during a
+pause; on one with its own (Telegram's limiter), only the pause and lost claims' slots."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from handlers.channel import Pace
 from handlers.core import Core
 from handlers.delivery import Pacer, Runtime, _spread
+from handlers.pacing import Window
 from services.addresses import Address
 from services.reminders import Due, Kind
 
@@ -40,7 +42,7 @@ def pacer(time: FakeTime, pace: Pace) -> Pacer:
     return Pacer(rt, pace, lambda chat: int(chat.id) < 0)
 
 
-TELEGRAM = Pace(per_second=25, private_gap=1.0, group_gap=3.0)
+TELEGRAM = Pace(per_second=25, private_gap=1.0, group_gap=3.0)  # the pace it had once
 
 
 def paced(chats: list[int], pace: Pace) -> list[tuple[float, int]]:
@@ -109,3 +111,40 @@ def test_messages_to_one_chat_are_spread_through_the_batch() -> None:
 
     items = [due(1, 1), due(1, 2), due(1, 3), due(2, 1), due(3, 1)]
     assert [d.key for d in _spread(items)] == ["k1-1", "k2-1", "k3-1", "k1-2", "k1-3"]
+
+
+def test_on_a_channel_with_its_own_window_a_turn_takes_no_slot_and_waits_only_a_pause() -> None:
+    """Telegram: the limiter's window spaces every request; the pacer adds no spacing of
+    its own (the same numbers twice would be two answers to one question)."""
+    time = FakeTime()
+    window = Window(per_second=2, private_gap=1.0, clock=time.monotonic, sleep=time.sleep)
+    rt = Runtime(Core(), monotonic=time.monotonic, sleep=time.sleep)
+    turns = Pacer(rt, Pace(2, 1.0, 3.0, window=window), lambda chat: False)
+
+    async def run() -> list[float]:
+        for chat in (1, 1, 2, 3):
+            await turns.turn(tg(chat))
+        before = time.now
+        turns.pause(30)
+        await turns.turn(tg(4))
+        return [before, time.now]
+
+    before, after = asyncio.run(run())
+    assert before == 50.0  # four turns, one chat twice, at 2/s: none waited
+    assert after >= before + 30
+    assert window.in_window(time.now) == 0
+
+
+def test_a_claim_lost_to_another_process_still_takes_its_slot_in_the_channels_window() -> None:
+    time = FakeTime()
+    window = Window(per_second=2, clock=time.monotonic, sleep=time.sleep)
+    rt = Runtime(Core(), monotonic=time.monotonic, sleep=time.sleep)
+    turns = Pacer(rt, Pace(2, 0.0, 0.0, window=window), lambda chat: False)
+
+    async def run() -> None:
+        for chat in range(1, 4):
+            await turns.turn(tg(chat), sending=False)
+
+    asyncio.run(run())
+    # Three lost claims at 2/s: the third waited for the first to leave the window.
+    assert time.now >= 51.0 and window.in_window(time.now) == 2
