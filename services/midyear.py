@@ -173,6 +173,7 @@ class Review:
     leaves: list[Leaf]
     units: list[UnitReview]  # in the board's order
     computed_at: datetime
+    closed: bool = False
 
     @property
     def year(self) -> int:
@@ -180,7 +181,9 @@ class Review:
 
     @property
     def provisional(self) -> bool:
-        """Asked before H1 is due: units may still report for it."""
+        """Asked before H1 is due, in an open year: units may still report for it."""
+        if self.closed:
+            return False
         if self.window.deadline is not None:
             return self.computed_at <= self.window.deadline
         tz = ZoneInfo(self.timezone)
@@ -265,6 +268,7 @@ async def build(
         leaves=data.leaves,
         units=units,
         computed_at=now,
+        closed=cluster_year.status is YearStatus.CLOSED,
     )
 
 
