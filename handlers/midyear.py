@@ -23,18 +23,23 @@ BEHIND_SHOWN = 6
 
 
 def _behind(t: Texts, u: UnitReview) -> Html:
+    """The targets a unit is behind on: those below their share with the figures, then the
+    codes of those not reported at all; at most BEHIND_SHOWN of them."""
     behind = u.behind
     if not behind:
         return t("midyear.on_track")
-    items = []
-    for line in behind[:BEHIND_SHOWN]:
-        code = html.escape(line.leaf.code)
-        if line.value is None or line.expected is None:
-            items.append(f"{code} ({t.raw('midyear.not_reported')})")
-        else:
-            items.append(f"{code} ({t.number(line.value)}/{t.number(line.expected)})")
-    text = ", ".join(items)
-    rest = len(behind) - BEHIND_SHOWN
+    shown = behind[:BEHIND_SHOWN]
+    below = [
+        f"{html.escape(x.leaf.code)} ({t.number(x.value)}/{t.number(x.expected)})"
+        for x in shown
+        if x.value is not None and x.expected is not None
+    ]
+    missing = [html.escape(x.leaf.code) for x in shown if x.value is None]
+    parts = [", ".join(below)] if below else []
+    if missing:
+        parts.append(t("midyear.not_reported", codes=Html(", ".join(missing))))
+    text = "; ".join(parts)
+    rest = len(behind) - len(shown)
     if rest > 0:
         text += " " + t("midyear.more", rest, count=rest)
     return t("midyear.behind", len(behind), count=len(behind), items=Html(text))
@@ -69,7 +74,9 @@ def midyear_message(t: Texts, r: Review) -> Html:
                 projected=t.number(u.projected_total),
                 rating=t.raw(f"rating.{u.projected_rating}"),
             ),
-            t("midyear.verified", u.reported, count=u.reported, verified=u.verified),
+            t("midyear.verified", u.reported, count=u.reported, verified=u.verified)
+            if u.reported
+            else t("midyear.nothing_reported"),
             _behind(t, u),
         ]
     out += ["", t("midyear.legend")]
