@@ -122,6 +122,7 @@ async def test_behind_is_below_the_pro_rata_share_and_the_projection_is_linear(
     # Khánh Hòa pledged 110 on 1.1.1, Bình Định has the cluster's 105 (cluster file).
     await report(session, actors["KHOA"], "1.1.1", "50", evidence=[PDF_EVIDENCE])
     await report(session, actors["BDINH"], "1.1.1", "60", evidence=[PDF_EVIDENCE])
+    await report(session, actors["PYEN"], "1.4.1", "50")
     r = await built(session)
 
     khoa = line(r, "STC-KHOA", "1.1.1")
@@ -136,7 +137,7 @@ async def test_behind_is_below_the_pro_rata_share_and_the_projection_is_linear(
     assert bdinh.projected == Decimal(8)  # 120 projected: capped at the maximum
 
     # Exactly the share is on track; not reported at all is behind.
-    pyen = line(r, "STC-PYEN", "1.1.3")
+    pyen = line(r, "STC-PYEN", "1.4.1")
     assert pyen.value == Decimal(50) and pyen.expected == Decimal(50) and not pyen.behind
     nthuan = unit(r, "STC-NTHUAN")
     quantitative = [x.leaf.code for x in nthuan.lines if x.target is not None]
@@ -180,13 +181,17 @@ async def test_a_verified_score_counts_and_an_adjusted_one_is_not_extended(
 
 
 async def test_a_rate_is_neither_pro_rated_nor_projected(session: AsyncSession) -> None:
-    await cum6_with_reports(session)
-    await set_midyear(session, rates=["1.1.3"])
+    await cum6_with_reports(session)  # the cluster file lists 1.1.3 among its rates
     r = await built(session)
 
     pyen = line(r, "STC-PYEN", "1.1.3")  # 50 % against a 100 % rate
     assert pyen.rate and pyen.expected == Decimal(100) and pyen.behind
     assert pyen.projected_value == Decimal(50) and pyen.projected == Decimal(2)
+
+    await set_midyear(session, rates=[])
+    amount = line(await built(session), "STC-PYEN", "1.1.3")
+    assert not amount.rate and amount.expected == Decimal(50) and not amount.behind
+    assert amount.projected == Decimal(4)  # 50 x 2 = 100 %: the maximum
 
 
 async def test_the_projected_rating_uses_the_years_thresholds(session: AsyncSession) -> None:
