@@ -39,8 +39,8 @@ from handlers.core import Core, present, utc_now
 from handlers.i18n import texts
 from handlers.reminder_texts import render
 from services import ballot as ballot_rules
-from services import midyear as midyear_rules
 from services import housekeeping, onboarding, reminders
+from services import midyear as midyear_rules
 from services.addresses import Address
 from services.reminders import Due, Kind, Status
 from services.uow import Session

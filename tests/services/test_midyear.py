@@ -36,8 +36,8 @@ from tests.factories import tg
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=HCM)
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=HCM)
 
 
 async def cum6(session: AsyncSession) -> tuple[Cluster, ClusterYear]:
