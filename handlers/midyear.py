@@ -80,6 +80,8 @@ def midyear_message(t: Texts, r: Review) -> Html:
             _behind(t, u),
         ]
     out += ["", t("midyear.legend")]
+    if r.rates:
+        out.append(t("midyear.rates", codes=", ".join(r.rates)))
     return Html("\n".join(out))
 
 

@@ -174,6 +174,7 @@ class Review:
     units: list[UnitReview]  # in the board's order
     computed_at: datetime
     closed: bool = False
+    rates: tuple[str, ...] = ()  # `[years.midyear] rates`: neither pro-rated nor projected
 
     @property
     def year(self) -> int:
@@ -269,6 +270,7 @@ async def build(
         units=units,
         computed_at=now,
         closed=cluster_year.status is YearStatus.CLOSED,
+        rates=tuple(code for code in rule.rates if any(leaf.code == code for leaf in data.leaves)),
     )
 
 

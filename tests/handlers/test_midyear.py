@@ -76,6 +76,7 @@ async def test_the_chair_gets_the_review_and_a_workbook_with_every_unit(
         assert f". {name}</b>" in text
     assert "1.1.1 (50/55)" in text  # Khánh Hòa: 50 against 110 * 6/12
     assert "dự kiến cuối năm <b>7,27</b>" in text
+    assert "Tiêu chí tỷ lệ (không lũy kế): 1.1.3, 1.3.2, 1.4.2, 1.5.1, 3.1.2" in text
 
     [sent] = documents_to(channel, CHAIR)
     assert sent.filename == "so-ket-CUM6-STC-2024.xlsx"
