@@ -307,7 +307,29 @@ async def scheduled(
     chair's and vice-chair's units, on the first working day after the H1 deadline, at the
     reminders' hour; with `catch_up`, those whose day ended unsent (to record as skipped)."""
     found = Plan()
-    rows = (
+    # Plain columns first: on most minutes of the year no period qualifies, and a tick over
+    # a nationwide database should not build thousands of rows into objects to learn that.
+    recent = await session.execute(
+        select(Period.id, Period.ends_on, ClusterYear.year, ClusterYear.settings)
+        .join(
+            ClusterYear,
+            and_(ClusterYear.cluster_id == Period.cluster_id, ClusterYear.year == Period.year),
+        )
+        .where(
+            ClusterYear.status == YearStatus.OPEN,
+            Period.deadline <= now,
+            Period.deadline > now - _HORIZON,
+        )
+    )
+    wanted = []
+    for period_id, ends_on, year_number, settings in recent.tuples():
+        rule = year_settings(ClusterYear(settings=settings)).midyear
+        # Only a period ending by the cut-off month can be the last one of H1.
+        if rule.enabled and ends_on <= _month_end(year_number, rule.month):
+            wanted.append(period_id)
+    if not wanted:
+        return found
+    candidates = (
         await session.execute(
             select(Period, ClusterYear, Cluster)
             .join(
@@ -315,22 +337,9 @@ async def scheduled(
                 and_(ClusterYear.cluster_id == Period.cluster_id, ClusterYear.year == Period.year),
             )
             .join(Cluster, Cluster.id == Period.cluster_id)
-            .where(
-                ClusterYear.status == YearStatus.OPEN,
-                Period.deadline <= now,
-                Period.deadline > now - _HORIZON,
-            )
+            .where(Period.id.in_(wanted))
         )
     ).all()
-    # Only a period ending by the cut-off month can be the last one of H1.
-    candidates = [
-        (period, year, cluster)
-        for period, year, cluster in rows
-        if year_settings(year).midyear.enabled
-        and period.ends_on <= _month_end(year.year, year_settings(year).midyear.month)
-    ]
-    if not candidates:
-        return found
     spans: dict[tuple[int, int], list[PeriodSpan]] = {}
     for p in await session.scalars(
         select(Period).where(
