@@ -322,11 +322,11 @@ async def scheduled(
         )
     )
     wanted = []
-    for period_id, ends_on, year_number, settings in recent.tuples():
-        rule = year_settings(ClusterYear(settings=settings)).midyear
+    for row in recent.mappings():
+        rule = year_settings(ClusterYear(settings=row["settings"])).midyear
         # Only a period ending by the cut-off month can be the last one of H1.
-        if rule.enabled and ends_on <= _month_end(year_number, rule.month):
-            wanted.append(period_id)
+        if rule.enabled and row["ends_on"] <= _month_end(row["year"], rule.month):
+            wanted.append(row["id"])
     if not wanted:
         return found
     candidates = (
