@@ -161,6 +161,14 @@ async def send(call: Call) -> None:
         await announce_result(call.core, call.session, done.result)
 
 
+async def shown(call: Call) -> None:
+    """The reminder's "Vote" button: the ballot's screen, if it is still the open one."""
+    view = await ballot.current(call.session, call.actor)
+    if view.id != int(call.button.split(":")[1]):
+        raise InvalidInput("error.stale_button")
+    await _screen(call, view, await _picked(call, view.id))
+
+
 async def cancel(call: Call) -> None:
     await call.drop_draft(KIND)
     await call.reply(call.t("ballot.cancelled"))
@@ -239,3 +247,4 @@ def register(router: Router) -> None:
     router.button("bv", toggle, "ii")
     router.button("bvok", send, "i")
     router.button("bvx", cancel)
+    router.button("bvo", shown, "i")

@@ -126,6 +126,20 @@ def _escalation(t: Texts, item: Due) -> Html:
     return Html("\n".join(lines))
 
 
+def _ballot(t: Texts, item: Due) -> tuple[Html, Choices]:
+    ballot = item.ballot
+    assert ballot is not None
+    text = t(
+        "remind.ballot",
+        kind=t.raw(f"ballot.kind.{ballot.kind}"),
+        year=ballot.year,
+        cluster=item.cluster_name,
+        unit=item.subject_unit or "?",
+        closes=t.datetime(ballot.closes_at, ZoneInfo(item.timezone)),
+    )
+    return text, choices([Choice(t.raw("remind.ballot.button"), f"bvo:{ballot.id}")])
+
+
 def render(item: Due) -> Text:
     """The text (and choices) of a reminder, in the recipient's language."""
     t = texts(item.language)
@@ -139,4 +153,6 @@ def render(item: Due) -> Text:
         return Text(
             t("remind.unreachable", name=item.subject or "?", unit=item.subject_unit or "?")
         )
+    if item.kind is Kind.BALLOT:
+        return Text(*_ballot(t, item))
     raise ValueError(f"{item.kind} is sent by its own feature, not rendered here")

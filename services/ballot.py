@@ -388,6 +388,52 @@ async def close_due(session: AsyncSession, now: datetime) -> list[Result]:
     return [await close(session, b.id, now, by="system") for b in due]
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An open ballot and the voting units that have not voted yet (the reminders ask)."""
+
+    id: int
+    cluster_id: int
+    kind: str
+    year: int
+    opened_at: datetime
+    closes_at: datetime
+    remind_before_hours: tuple[int, ...]
+    units: tuple[int, ...]
+
+
+async def waiting(session: AsyncSession, now: datetime) -> list[Waiting]:
+    """Every ballot still open at `now`, with who has not voted (a set, never an order of
+    votes: the "has voted" rows have no time)."""
+    found = []
+    for b in await session.scalars(
+        select(Ballot).where(Ballot.status == OPEN, Ballot.closes_at > now).order_by(Ballot.id)
+    ):
+        voted = set(
+            await session.scalars(select(BallotVoter.unit_id).where(BallotVoter.ballot_id == b.id))
+        )
+        units = [u for u in await _voting_units(session, b.cluster_id, b.year) if u not in voted]
+        year = await session.scalar(
+            select(ClusterYear).where(
+                ClusterYear.cluster_id == b.cluster_id, ClusterYear.year == b.year
+            )
+        )
+        hours = year_settings(year).ballot.remind_before_hours if year is not None else []
+        found.append(
+            Waiting(
+                b.id,
+                b.cluster_id,
+                b.kind,
+                b.year,
+                b.opened_at,
+                b.closes_at,
+                tuple(sorted(set(hours), reverse=True)),
+                tuple(units),
+            )
+        )
+    return found
+
+
 async def result(session: AsyncSession, ballot: Ballot) -> Result:
     """The count of a closed ballot; refused while it is open (no running tally)."""
     if ballot.status != CLOSED:

@@ -165,6 +165,11 @@ class BallotRule(_Spec):
     hours: int = Field(default=48, ge=1, le=24 * 30)
     # The candidates by default: the units rated at least this, by verified rank.
     candidates: Literal["excellent", "good", "completed", "all"] = "excellent"
+    # Hours before the close at which the officers of units that have not voted are
+    # reminded (a time before the ballot opened is dropped).
+    remind_before_hours: list[Annotated[int, Field(ge=1, le=24 * 30)]] = Field(
+        default_factory=lambda: [24, 2]
+    )
 
 
 class MidyearRule(_Spec):

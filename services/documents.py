@@ -953,6 +953,9 @@ async def recorded_ballot(session: AsyncSession, cluster_id: int, year: int) -> 
     )
 
 
+MAX_CHOSEN = 50  # units named in one /proposal: more than any cluster has
+
+
 async def build_document(
     session: AsyncSession,
     cluster: Cluster,
@@ -980,11 +983,19 @@ async def document(
     *,
     args: list[str],
 ) -> DocumentFile:
-    """/minutes, /proposal [CLUSTER] [YEAR]: a closed year's document (default: the latest
-    closed year), for the chair, the vice-chair and admins."""
+    """/minutes, /proposal [CLUSTER] [YEAR] [UNIT …]: a closed year's document (default:
+    the latest closed year), for the chair, the vice-chair and admins. Unit codes replace
+    the proposed units (the meeting decided otherwise), as `thidua document --unit` does."""
     cluster, rest = await cluster_named_first(session, actor, args)
     actor.require(Permission.DOCUMENTS, cluster.id)
-    if len(rest) > 1 or (rest and not (rest[0].isdigit() and len(rest[0]) == 4)):
+    year = None
+    if rest and rest[0].isdigit():
+        if len(rest[0]) != 4:
+            raise InvalidInput(f"error.{kind.value}_usage")
+        year, rest = int(rest[0]), rest[1:]
+    if any(word.isdigit() for word in rest):  # two years, or a year after the units
         raise InvalidInput(f"error.{kind.value}_usage")
-    year = int(rest[0]) if rest else None
-    return await build_document(session, cluster, kind, words, year=year)
+    if len(rest) > MAX_CHOSEN:
+        raise InvalidInput("error.document_too_many_units", most=MAX_CHOSEN)
+    chosen = rest or None
+    return await build_document(session, cluster, kind, words, year=year, chosen=chosen)

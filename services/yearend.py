@@ -47,6 +47,14 @@ class Closed:
     group: Address | None
 
 
+async def _cluster(session: AsyncSession, cluster_id: int) -> Cluster:
+    """The cluster a button names; a number that is no cluster is a forged or foreign button."""
+    cluster = await session.get(Cluster, cluster_id)
+    if cluster is None:
+        raise InvalidInput("error.stale_button")
+    return cluster
+
+
 async def _open_year(session: AsyncSession, cluster: Cluster) -> ClusterYear:
     year = await working_year(session, cluster, None)
     if year.status is YearStatus.CLOSED:
@@ -69,7 +77,7 @@ async def close_year(
     session: AsyncSession, actor: Actor, *, cluster_id: int, year: int, now: datetime
 ) -> Closed:
     """Close the year: final verified ranking and ratings stored, the year read-only."""
-    cluster = await session.get_one(Cluster, cluster_id)
+    cluster = await _cluster(session, cluster_id)
     actor.require(Permission.CLOSE_YEAR, cluster.id)
     cluster_year = await _open_year(session, cluster)
     if cluster_year.year != year:
@@ -242,7 +250,7 @@ async def handover_plan(
 ) -> HandoverPlan:
     """Who can chair next year: this year's members still in existence, and successors."""
     if cluster_id is not None:
-        cluster = await session.get_one(Cluster, cluster_id)
+        cluster = await _cluster(session, cluster_id)
     else:
         cluster = await resolve_cluster(session, actor, cluster_code)
     actor.require(Permission.HANDOVER, cluster.id)
@@ -260,7 +268,7 @@ async def hand_over(
     now: datetime,
 ) -> HandedOver:
     """Open next year with its chair and vice-chair, members, periods and criteria tree."""
-    cluster = await session.get_one(Cluster, cluster_id)
+    cluster = await _cluster(session, cluster_id)
     actor.require(Permission.HANDOVER, cluster.id)
     plan = await _plan(session, cluster)
     if plan.to_year != to_year:

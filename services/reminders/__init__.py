@@ -33,6 +33,7 @@ from services.reminders.ledger import (
     renew,
 )
 from services.reminders.messages import (
+    BallotRef,
     CriterionRef,
     Due,
     Gap,
@@ -56,6 +57,7 @@ __all__ = [
     "LEASE",
     "LOOKBACK",
     "RENEW_BELOW",
+    "BallotRef",
     "BoardRule",
     "CriterionRef",
     "DeadlineLine",

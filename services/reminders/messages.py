@@ -15,10 +15,7 @@ from services.addresses import Address
 from services.calendar import PeriodState
 from services.reminders.schedule import Kind
 
-# A message whose day ended while the bot was down is recorded as skipped if it fell due
 
-
-# A message whose day ended while the bot was down is recorded as skipped if it fell due
 @dataclass(frozen=True)
 class CriterionRef:
     code: str
@@ -56,6 +53,16 @@ class PeriodRef:
 
 
 @dataclass(frozen=True)
+class BallotRef:
+    """The open ballot a reminder is about (Kind.BALLOT)."""
+
+    id: int
+    kind: str  # services.ballot.KINDS
+    year: int
+    closes_at: datetime
+
+
+@dataclass(frozen=True)
 class Due:
     """One message to send: to whom, why, and what it says (rendered by the channel)."""
 
@@ -78,6 +85,7 @@ class Due:
     members: int = 0  # member units existing during the period, for "4 of 6 units"
     subject: str | None = None  # UNREACHABLE: who blocked the bot
     subject_unit: str | None = None
+    ballot: BallotRef | None = None  # BALLOT: the ballot the unit has not voted in
 
     @property
     def to_group(self) -> bool:

@@ -30,6 +30,7 @@ class Kind(enum.StrEnum):
     NUDGE = "nudge"  # the chair's /remind, to each officer of a unit still missing
     NUDGE_GROUP = "nudge_group"  # the chair's /remind, in the group
     UNREACHABLE = "unreachable"  # to the chair: an officer blocked the bot
+    BALLOT = "ballot"  # to each officer of a unit that has not voted, before the ballot closes
     MIDYEAR = "midyear"  # the mid-year review to the chair's officers (services/midyear.py)
 
 

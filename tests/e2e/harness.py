@@ -495,21 +495,22 @@ class Person:
 # ------------------------------------------------------------------------------ cluster
 
 
-def cluster_toml(code: str, year: int) -> str:
+def cluster_toml(code: str, year: int, *, units: str = "ABCD", rules: str = "") -> str:
     """A quiet cluster for `year`, so reports on the real clock fall in an open period: one
     yearly period, no reminders before its deadline and no weekly leaderboard post, so
-    nothing scheduled interrupts a conversation."""
-    units = "".join(
+    nothing scheduled interrupts a conversation. `units`: one letter per member unit;
+    `rules`: more `[years.…]` tables (rating, ballot)."""
+    members = "".join(
         f'[[units]]\ncode = "{code}-{u}"\nname = "Sở Tài chính tỉnh E2E {u}"\n'
         f'short_name = "Tỉnh {u}"\n\n'
-        for u in "ABCD"
+        for u in units
     )
     return f"""[cluster]
 code = "{code}"
 name = "Cụm thi đua E2E {code}"
 kind = "cum"
 
-{units}
+{members}
 [[years]]
 year = {year}
 chair = "{code}-A"
@@ -527,6 +528,7 @@ escalate_after_days = 60
 [years.leaderboard]
 enabled = false
 
+{rules}
 [[years.criteria]]
 code = "1"
 name = "Thực hiện nhiệm vụ chuyên môn"
@@ -582,13 +584,16 @@ def prepare_cluster(
     code: str,
     *,
     cli: bool = True,
+    units: str = "ABCD",
+    rules: str = "",
 ) -> dict[str, str]:
     """A cluster for the current year and an invitation per unit: unit code → token.
 
     With `cli`, as the secretariat does it: `thidua cluster import` and `thidua invite` (a
     second each, to start Python); otherwise through the same services, in this process."""
     path = folder / f"{code.lower()}.toml"
-    path.write_text(cluster_toml(code, datetime.now(TZ).year), encoding="utf-8")
+    toml = cluster_toml(code, datetime.now(TZ).year, units=units, rules=rules)
+    path.write_text(toml, encoding="utf-8")
     if cli:
         thidua(env, folder, "cluster", "import", str(path))
         return invite_tokens(thidua(env, folder, "invite", code))

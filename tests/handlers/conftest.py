@@ -126,10 +126,8 @@ def said(text: str, *, attachments: tuple[Attachment, ...] = ()) -> Incoming:
     )
 
 
-def pressed(data: str) -> Incoming:
-    return Incoming(
-        sender=OFFICER, chat=OFFICER, private=True, full_name="Cán bộ Bình Định", button=data
-    )
+def pressed(data: str, by: Address = OFFICER) -> Incoming:
+    return Incoming(sender=by, chat=by, private=True, full_name="Cán bộ Bình Định", button=data)
 
 
 __all__ = ["OFFICER", "Clock", "RecordingChannel", "handle", "pressed", "said"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from handlers import delivery
 from handlers.core import Core, handle
 from handlers.io import Incoming, Text
 from models.db import create_engine, session_factory
@@ -139,3 +140,32 @@ async def test_a_unit_votes_once_and_nobody_sees_a_running_count(world: World) -
     closed = await world.say(chair, "/bophieu dong")
     assert closed == "" or "Kết quả" in closed
     assert "1. Quảng Nam: 1 phiếu" in world.texts_to(chair)[-1]
+
+
+async def test_a_unit_that_has_not_voted_is_reminded_and_its_button_opens_the_ballot(
+    world: World,
+) -> None:
+    chair, pyen = person("STC-QNAM"), person("STC-PYEN")
+    await world.say(chair, "/bophieu mo dandau 48")
+    await world.say(chair, "/bophieu STC-QNGAI")
+    [send] = [b for b in world.buttons(chair) if b.startswith("bvok:")]
+    await world.say(chair, button=send)
+    before = len(world.channel.sent)
+
+    tick = await delivery.run_tick(world.core, LATER + timedelta(hours=24, minutes=1))
+
+    reminded = [(a, m) for a, m in world.channel.sent[before:] if isinstance(m, Text)]
+    assert tick.sent == 6 and len(reminded) == 6  # 5 units, Phú Yên's two officers
+    assert chair not in {a for a, _ in reminded}  # its unit has voted
+    [(_, to_pyen)] = [(a, m) for a, m in reminded if a == pyen]
+    assert "Đơn vị <b>Phú Yên</b> chưa bỏ phiếu" in to_pyen.body
+    assert "Phiếu đóng lúc" in to_pyen.body and "Quảng Ngãi" not in to_pyen.body
+    [button] = [c.data for row in to_pyen.choices for c in row]
+
+    screen = await world.say(pyen, button=button)
+
+    assert "Chọn tối đa 1 đơn vị" in screen
+    # A second tick sends nothing again; after the close the old button is refused.
+    assert (await delivery.run_tick(world.core, LATER + timedelta(hours=24, minutes=2))).sent == 0
+    await world.say(chair, "/bophieu dong")
+    assert "không có cuộc bỏ phiếu nào đang mở" in await world.say(pyen, button=button)

@@ -15,6 +15,10 @@ from handlers.core import Call, answer, handle
 from handlers.io import Attachment
 from models.db import create_engine, session_factory
 from models.tables import Draft, EvidenceFile, Report
+from services.addresses import Address
+from services.onboarding import Person
+from services.rehearsal import seat
+from tests.conftest import NOW
 from tests.handlers.conftest import Clock, Opener, RecordingChannel, pressed, said
 
 
@@ -257,3 +261,21 @@ async def test_the_internal_error_text_is_in_the_persons_language(
         await answer(core, said("/help"))
 
     assert channel.last().startswith("⚠️ Something went wrong")
+
+
+async def test_the_chairs_buttons_naming_no_cluster_say_so_and_change_nothing(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    chair = Address("console", "chair-qnam")
+    engine = create_engine(seeded)
+    async with session_factory(engine)() as session:
+        await seat(session, Person(chair, "Cụm trưởng", None), "CUM6-STC", "STC-QNAM", NOW)
+    await engine.dispose()
+    async with open_core() as core:
+        # The numbers swapped or made up: no such cluster (the fuzz test found yc:2024:1).
+        for data in ("yc:2024:1", "hoc:2024:2025:1", "hov:99:2025:1:2", "hok:2024:1:1:0"):
+            before = len(channel.sent)
+            await handle(core, pressed(data, by=chair))
+            assert len(channel.sent) == before + 1, data
+            assert "Nút này đã cũ" in channel.last(chair), (data, channel.last(chair))
+    assert await count(seeded, Report) == 0

@@ -69,7 +69,9 @@ async def test_the_chair_gets_the_minutes_and_the_proposal_as_word_files(
     [
         (OFFICER, "/bienban", "không có quyền lập biên bản và tờ trình cuối năm"),
         (OFFICER, "/proposal", "Quyền này dành cho Cụm trưởng, Cụm phó và quản trị viên"),
-        (CHAIR, "/bienban Q2", "Cách dùng: <code>/bienban</code>"),
+        (CHAIR, "/bienban 20245", "Cách dùng: <code>/bienban</code>"),
+        (CHAIR, "/bienban Q2", "Không có đơn vị Q2 trong kết quả năm 2024"),
+        (CHAIR, "/totrinh 2024 STC-PYEN STC-XX", "Không có đơn vị STC-XX"),
     ],
 )
 async def test_an_officer_or_bad_input_gets_a_message_and_no_file(
@@ -98,3 +100,22 @@ async def test_an_open_year_points_to_closing_it_first(
     assert "Năm thi đua 2024 chưa kết thúc" in texts_to(channel, CHAIR)[-1]
     assert "/ketthucnam" in texts_to(channel, CHAIR)[-1]
     assert documents_to(channel, CHAIR) == []
+
+
+async def test_the_chair_names_the_units_the_meeting_chose_instead(
+    open_core: Opener, channel: RecordingChannel, seeded: str
+) -> None:
+    await prepare(seeded, close=True)
+    async with open_core() as core:
+        await handle(core, by(CHAIR, "/totrinh 2024 STC-PYEN stc-bdinh"))
+
+    [proposal] = documents_to(channel, CHAIR)
+    assert "Phú Yên, Bình Định" in proposal.caption and "Khánh Hòa" not in proposal.caption
+    words = "\n".join(p.text for p in open_docx(io.BytesIO(proposal.content)).paragraphs)
+    words += "\n".join(
+        c.text
+        for t in open_docx(io.BytesIO(proposal.content)).tables
+        for r in t.rows
+        for c in r.cells
+    )
+    assert "Phú Yên" in words and "Khánh Hòa" not in words

@@ -25,7 +25,7 @@ from models.tables import (
     Unit,
     YearResult,
 )
-from services import ballot, documents, export, leaderboard, yearend
+from services import ballot, documents, export, leaderboard, reminders, yearend
 from services.access import Actor, resolve_actor
 from services.errors import InvalidInput
 from tests.conftest import NOW
@@ -263,3 +263,53 @@ async def test_the_minutes_print_the_ballots_figures(
     words += "\n".join(c.text for t in doc.tables for r in t.rows for c in r.cells)
     assert "Số phiếu phát ra: 6; số phiếu thu về: 6; số phiếu hợp lệ: 6" in words
     assert "Quảng Ngãi" in words
+
+
+async def _ballot_plan(session: AsyncSession, at: datetime) -> list[reminders.Due]:
+    found = await reminders.plan(session, at)
+    return [d for d in found.due if d.kind is reminders.Kind.BALLOT]
+
+
+async def test_units_that_have_not_voted_are_reminded_once_before_the_close(
+    session: AsyncSession, closed: dict[str, Actor]
+) -> None:
+    opened = await ballot.open_ballot(session, closed["STC-QNAM"], CLOSED_AT, hours=48)
+    for unit in ("STC-QNAM", "STC-KHOA"):
+        await ballot.cast(session, closed[unit], opened.id, ids(opened, "STC-QNGAI"), CLOSED_AT)
+    names = {u.code: u.short_name for u in await session.scalars(select(Unit))}
+
+    assert await _ballot_plan(session, CLOSED_AT + timedelta(hours=23)) == []  # not yet due
+    day_before = CLOSED_AT + timedelta(hours=24, minutes=1)
+    due = await _ballot_plan(session, day_before)
+
+    waiting = [u for u in UNITS if u not in ("STC-QNAM", "STC-KHOA")]
+    assert sorted(str(d.address) for d in due) == sorted(
+        str(tg(6100 + UNITS.index(u))) for u in waiting
+    )
+    assert sorted(d.subject_unit or "" for d in due) == sorted(names[u] for u in waiting)
+    assert {d.ballot for d in due} == {
+        reminders.BallotRef(opened.id, "leading", 2024, opened.closes_at)
+    }
+    for item in due:  # sent: never planned again, by this process or another
+        assert await reminders.claim(session, item, day_before, owner="test")
+        await reminders.finish(session, item.key, reminders.Status.SENT, day_before, owner="test")
+    assert await _ballot_plan(session, day_before + timedelta(minutes=5)) == []
+
+    # Phú Yên votes; two hours before the close only the three still waiting are reminded.
+    await ballot.cast(session, closed["STC-PYEN"], opened.id, ids(opened, "STC-QNAM"), CLOSED_AT)
+    late = await _ballot_plan(session, opened.closes_at - timedelta(hours=1, minutes=59))
+    assert len(late) == 3 and names["STC-PYEN"] not in {d.subject_unit for d in late}
+    assert len({d.key for d in late} | {d.key for d in due}) == 7  # a new message each time
+    # Closed: nobody is reminded any more.
+    await ballot.close_by_chair(session, closed["STC-QNAM"], CLOSED_AT + timedelta(hours=47))
+    assert await _ballot_plan(session, opened.closes_at - timedelta(minutes=30)) == []
+
+
+async def test_a_reminder_time_before_the_ballot_opened_is_dropped(
+    session: AsyncSession, closed: dict[str, Actor]
+) -> None:
+    opened = await ballot.open_ballot(session, closed["STC-QNAM"], CLOSED_AT, hours=3)
+
+    due = await _ballot_plan(session, CLOSED_AT + timedelta(hours=1, minutes=1))
+
+    assert len(due) == 6 and {d.rule for d in due} == {f"ballot{opened.id}-2h"}

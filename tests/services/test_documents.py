@@ -257,8 +257,9 @@ async def test_an_open_year_is_refused_and_the_chair_gets_the_closed_one(
     [
         ("BDINH", [], "error.forbidden"),
         ("QNAM", ["2019"], "error.year_not_found"),
-        ("QNAM", ["Q2"], "error.minutes_usage"),
         ("QNAM", ["2024", "2025"], "error.minutes_usage"),
+        ("QNAM", ["STC-KHOA", "2024"], "error.minutes_usage"),
+        ("QNAM", ["2024", *(["STC-KHOA"] * 51)], "error.document_too_many_units"),
     ],
 )
 async def test_an_officer_or_a_wrong_year_is_refused(
