@@ -39,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("review", Permission.REVIEW, vi="thamdinh"),
     Command("explain", Permission.REPORT, vi="giaitrinh"),
     Command("export", Permission.EXPORT, vi="xuat"),
+    Command("midyear", Permission.VIEW_SUMMARY, vi="soket"),
     Command("closeyear", Permission.CLOSE_YEAR, vi="ketthucnam"),
     Command("handover", Permission.HANDOVER, vi="bangiao"),
     Command("vote", Permission.VIEW_LEADERBOARD, vi="bophieu"),

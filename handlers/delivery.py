@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from handlers import ballot, chair, leaderboard
+from handlers import ballot, chair, leaderboard, midyear
 from handlers.channel import Blocked, Moved, Pace, Rejected, RetryLater, Transient
 from handlers.core import Core, present, utc_now
 from handlers.i18n import texts
@@ -41,6 +41,7 @@ from handlers.pacing import Window
 from handlers.reminder_texts import render
 from services import ballot as ballot_rules
 from services import housekeeping, onboarding, reminders
+from services import midyear as midyear_rules
 from services.addresses import Address
 from services.reminders import Due, Kind, Status
 from services.uow import Session
@@ -235,6 +236,10 @@ async def _send(rt: Runtime, item: Due, now: datetime, session: Session) -> None
         async with core.session_factory()() as session:
             await rt.summary()(core, session, item.cluster_id, item.period.id, item.address, now)
         return
+    if item.kind is Kind.MIDYEAR:
+        async with core.session_factory()() as session:
+            await midyear.send_scheduled(core, session, item, now)
+        return
     message = render(item)
     if core.channels.get(item.address.channel).buttons or not message.choices:
         await core.channels.send(item.address, message, batch=True)
@@ -387,6 +392,8 @@ async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult
         current = clock()
         async with core.session_factory()() as session:
             found = await reminders.plan(session, current, catch_up=catch_up)
+            more = await midyear_rules.scheduled(session, current, catch_up=catch_up)
+            found.due, found.expired = found.due + more.due, found.expired + more.expired
             skipped = await reminders.record_skipped(
                 session, found.expired, current, owner=rt.owner
             )

@@ -8,6 +8,7 @@ from handlers import (
     chair,
     documents,
     leaderboard,
+    midyear,
     onboarding,
     reminders,
     reporting,
@@ -30,6 +31,7 @@ def build_router() -> Router:
         documents,
         reminders,
         ballot,
+        midyear,
     ):
         module.register(router)
     return router

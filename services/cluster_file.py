@@ -172,6 +172,18 @@ class BallotRule(_Spec):
     )
 
 
+class MidyearRule(_Spec):
+    """`[years.midyear]`: the mid-year review (sơ kết 6 tháng, /soket)."""
+
+    # Sent on its own to the chair's and vice-chair's officers after the H1 deadline.
+    enabled: bool = True
+    # The review covers the periods that end by the end of this month (6: sơ kết 6 tháng).
+    month: int = Field(default=6, ge=1, le=11)
+    # Quantitative criteria whose value is a rate or a level ("tỷ lệ … đúng hạn"), not an
+    # amount that grows from January: their targets are not pro-rated, values not projected.
+    rates: list[str] = Field(default_factory=list)
+
+
 class YearSettings(_Spec):
     """What a cluster year keeps in `ClusterYear.settings`: the file's reminder, leaderboard
     and rating sections. The import writes it and every reader validates it back with these
@@ -181,6 +193,7 @@ class YearSettings(_Spec):
     leaderboard: LeaderboardRule = Field(default_factory=LeaderboardRule)
     rating: RatingRule = Field(default_factory=RatingRule)
     ballot: BallotRule = Field(default_factory=BallotRule)
+    midyear: MidyearRule = Field(default_factory=MidyearRule)
 
 
 def year_settings(year: ClusterYear) -> YearSettings:
@@ -270,6 +283,7 @@ class YearSpec(_Spec):
     leaderboard: LeaderboardRule = Field(default_factory=LeaderboardRule)
     rating: RatingRule = Field(default_factory=RatingRule)
     ballot: BallotRule = Field(default_factory=BallotRule)
+    midyear: MidyearRule = Field(default_factory=MidyearRule)
     criteria: list[CriterionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -286,6 +300,10 @@ class YearSpec(_Spec):
                 if seen[parent].kind is not CriterionKind.GROUP:
                     raise ValueError(f"{where}: {parent!r} is not a group")
             seen[criterion.code] = criterion
+        for code in self.midyear.rates:
+            found = seen.get(code)
+            if found is None or found.kind is not CriterionKind.QUANTITATIVE:
+                raise ValueError(f"midyear.rates: {code!r} is not a quantitative criterion")
         return self
 
     def settings(self) -> YearSettings:
@@ -295,6 +313,7 @@ class YearSpec(_Spec):
             leaderboard=self.leaderboard,
             rating=self.rating,
             ballot=self.ballot,
+            midyear=self.midyear,
         )
 
     def leaves(self) -> list[CriterionSpec]:

@@ -31,6 +31,7 @@ class Kind(enum.StrEnum):
     NUDGE_GROUP = "nudge_group"  # the chair's /remind, in the group
     UNREACHABLE = "unreachable"  # to the chair: an officer blocked the bot
     BALLOT = "ballot"  # to each officer of a unit that has not voted, before the ballot closes
+    MIDYEAR = "midyear"  # the mid-year review to the chair's officers (services/midyear.py)
 
 
 @dataclass(frozen=True)
