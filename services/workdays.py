@@ -12,8 +12,6 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 # A reminder needs some time in the day in which it may still go out (see `send_window`).
 MIN_WINDOW = timedelta(minutes=30)
 # Working days are at most this far apart, even around Tết (9 days off in 2025).
@@ -26,6 +24,9 @@ def _year(year: int) -> tuple[frozenset[date], frozenset[date]]:
 
     A swap can be declared under the neighbouring year (29/12/2018 worked for 05/01/2019), so
     the years either side are read too."""
+    # holidays loads every country's calendars (~3.5 MB, ~0.1 s): first use, not start-up.
+    import holidays
+
     calendar = holidays.country_holidays("VN", years=range(year - 1, year + 2))
     days = frozenset(d for d in calendar if d.year == year)
     worked = frozenset(d for d in getattr(calendar, "weekend_workdays", ()) if d.year == year)
