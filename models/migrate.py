@@ -45,8 +45,10 @@ def script_head() -> str | None:
     for path in sorted((MIGRATIONS / "versions").glob("*.py")):
         found: dict[str, object] = {}
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.target if isinstance(node, ast.AnnAssign) else None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target: ast.expr | None = None
+            if isinstance(node, ast.AnnAssign):
+                target = node.target
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
             value = getattr(node, "value", None)
             if isinstance(target, ast.Name) and target.id in _KEYS and value is not None:
