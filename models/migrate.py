@@ -10,6 +10,7 @@ plain form that can be read without running them.
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _UNSET = object()
-_KEYS = ("revision", "down_revision")
+# `revision: str = "0008"` and `down_revision: str | None = "0007"`, as Alembic writes them.
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\b[^=\n]*=(.*)$", re.MULTILINE)
 
 
 def alembic_config() -> Config:
@@ -44,18 +46,11 @@ def script_head() -> str | None:
     parents: set[str] = set()
     for path in sorted((MIGRATIONS / "versions").glob("*.py")):
         found: dict[str, object] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target: ast.expr | None = None
-            if isinstance(node, ast.AnnAssign):
-                target = node.target
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-            value = getattr(node, "value", None)
-            if isinstance(target, ast.Name) and target.id in _KEYS and value is not None:
-                try:
-                    found[target.id] = ast.literal_eval(value)
-                except ValueError:
-                    return None
+        for name, value in _ASSIGNMENT.findall(path.read_text(encoding="utf-8")):
+            try:
+                found[name] = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                return None  # e.g. a tuple over several lines: Alembic reads it
         revision, down = found.get("revision"), found.get("down_revision", _UNSET)
         if not isinstance(revision, str) or down is _UNSET:
             return None
