@@ -12,12 +12,18 @@ Bot API server on 127.0.0.1 (bench/_botkit.py). Figures:
   of bench_scale (1,000 clusters, 3.84 million reports; --quick: 20 clusters);
 - replies per second through the whole process, which PTB's AIORateLimiter holds to
   Telegram's 30 messages/s in the bot (the echo bot has no limiter).
+
+Our own modules are byte-compiled first, as an install compiles them (and as the
+site-packages both processes import already are): with PYTHONDONTWRITEBYTECODE set, as in
+some development shells, the bot would otherwise compile ~80 source files at every start
+and the figure would measure the compiler, not the start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import signal
 import subprocess
@@ -203,6 +209,8 @@ def main() -> None:
         progress("memory: needs Linux /proc; skipped")
         return
     progress(f"memory and start-up: real processes, {n} one-line reports each")
+    for package in ("bot", "handlers", "services", "models", "bench"):
+        compileall.compile_dir(REPO / package, quiet=1)
     with tempfile.TemporaryDirectory(prefix="thidua-bench-") as tmp:
         folder = Path(tmp)
         url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"

@@ -16,37 +16,30 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import uvicorn
 from sqlalchemy import text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from bot.media import MediaStore, media_routes
 from bot.settings import Settings, SettingsError
 from bot.zalo.channel import Unsupported, ZaloChannel, ZaloPacing
 from bot.zalo.client import ZaloClient, ZaloUpdate
-from bot.zalo.runner import ZaloPoller, ZaloWebhook
 from handlers import delivery
 from handlers.core import Core, answer, utc_now
 from handlers.io import Incoming
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
 
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from bot.zalo.runner import ZaloPoller
+
 log = logging.getLogger(__name__)
 
 PURGE_SECONDS = 3600
-
-
-class _Server(uvicorn.Server):
-    """uvicorn for a second server in the process: signals stay with the process's own
-    loop (PTB's, or run_zalo's), which stops this one in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def make_core(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Core:
@@ -78,6 +71,11 @@ class ZaloService:
         return zalo.token.get_secret_value()
 
     def __init__(self, settings: Settings) -> None:
+        # The HTTP pieces (Starlette, and uvicorn in _serve) come with a Zalo token only:
+        # a Telegram-only bot never loads them.
+        from bot.media import MediaStore
+        from bot.zalo.runner import ZaloWebhook
+
         token = self.check(settings)
         zalo = settings.zalo
         self.settings = settings
@@ -101,6 +99,8 @@ class ZaloService:
 
     def routes(self) -> list[Route]:
         """The media files, and the webhook route in webhook mode."""
+        from bot.media import media_routes
+
         routes = media_routes(self.media)
         if self.webhook is not None:
             routes += self.webhook.routes(self.settings.zalo.webhook_path)
@@ -125,6 +125,8 @@ class ZaloService:
             await self.client.set_webhook(zalo.webhook_url, self.webhook_secret())
             log.info("zalo: bot %s takes updates at %s", me.account_name, zalo.webhook_url)
         else:
+            from bot.zalo.runner import ZaloPoller
+
             self.poller = ZaloPoller(self.client, self._on_update, poll_timeout=zalo.poll_timeout)
             await self.poller.start()
             log.info("zalo: bot %s polls for updates", me.account_name)
@@ -135,6 +137,18 @@ class ZaloService:
         return secret.get_secret_value() if secret is not None else ""
 
     async def _serve(self) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        class _Server(uvicorn.Server):
+            """uvicorn for a second server in the process: signals stay with the process's
+            own loop (PTB's, or run_zalo's), which stops this one in order."""
+
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
         zalo = self.settings.zalo
         app = Starlette(routes=[*self.routes(), Route("/healthz", self._health, methods=["GET"])])
         self._server = _Server(
@@ -158,6 +172,8 @@ class ZaloService:
         log.info("zalo: media served on http://%s:%d", zalo.listen, zalo.port)
 
     async def _health(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
         database = False
         if self.core is not None and self.core.sessions is not None:
             try:

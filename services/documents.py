@@ -10,32 +10,23 @@ of the person asking; their fixed wording is here, the role names come from the 
 The figures are the published year result (`YearResult`, written by closing the year from
 the same board the export and the leaderboard compute): never recomputed here, so the
 minutes, the proposal and the posted final table cannot disagree.
+
+The page itself (python-docx) is services/docx_layout.py, imported when a document is
+written, so the running bot does not load python-docx until the first one is asked for.
 """
 
 from __future__ import annotations
 
 import enum
-import io
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from docx import Document as new_document
-from docx.document import Document as DocxDocument
-from docx.enum.section import WD_ORIENT
-from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.oxml.xmlchemy import BaseOxmlElement
-from docx.shared import Cm, Mm, Pt
-from docx.table import Table, _Cell
-from docx.text.paragraph import Paragraph
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +36,9 @@ from services.access import Actor, Permission
 from services.errors import InvalidInput, NotFound
 from services.export import KIND_VI, RATING_VI
 from services.leaderboard import cluster_named_first, working_year
+
+if TYPE_CHECKING:
+    from docx.document import Document as DocxDocument
 
 MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 FONT = "Times New Roman"
@@ -68,9 +62,6 @@ DOTS = "……………………"
 LEADING_AWARD = "Cờ thi đua"
 EXCELLENT_AWARD = "Bằng khen"
 EXCELLENT = "excellent"
-# Which document, and its kind sign on the number line (Nghị định 30, appendix III).
-_SIGN = {"minutes": "BB", "proposal": "TTr"}
-_CLUSTER_SIGN = {"cum": "CTĐ", "khoi": "KTĐ"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PARTS = re.compile(r"\s+[\u2014\u2013]\s+")  # "Cụm thi đua số 6 — Sở Tài chính"
 
@@ -289,295 +280,8 @@ def issuing_body(record: YearRecord) -> list[str]:
     return [part.strip().upper() for part in _PARTS.split(name) if part.strip()]
 
 
-def _set_font(r_pr: BaseOxmlElement, size: float | None = None) -> None:
-    """Times New Roman for every script: Word picks the East-Asian and complex-script
-    fonts separately, and a missing one falls back to the theme font for Vietnamese."""
-    fonts = r_pr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = OxmlElement("w:rFonts")
-        r_pr.insert(0, fonts)
-    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
-        fonts.set(qn(attr), FONT)
-    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
-        fonts.attrib.pop(qn(theme), None)
-    lang = r_pr.find(qn("w:lang"))
-    if lang is None:
-        lang = OxmlElement("w:lang")
-        r_pr.append(lang)
-    lang.set(qn("w:val"), "vi-VN")
-    if size is not None:
-        for tag in ("w:sz", "w:szCs"):
-            node = r_pr.find(qn(tag))
-            if node is None:
-                node = OxmlElement(tag)
-                r_pr.append(node)
-            node.set(qn("w:val"), str(int(size * 2)))
-
-
-def _setup(doc: DocxDocument) -> None:
-    section = doc.sections[0]
-    section.orientation = WD_ORIENT.PORTRAIT
-    section.page_width, section.page_height = Mm(PAGE_WIDTH_MM), Mm(PAGE_HEIGHT_MM)
-    section.top_margin = Mm(MARGINS_MM["top"])
-    section.bottom_margin = Mm(MARGINS_MM["bottom"])
-    section.left_margin = Mm(MARGINS_MM["left"])
-    section.right_margin = Mm(MARGINS_MM["right"])
-    # The document defaults too: headers, footers and table cells start from them.
-    defaults = doc.styles.element.find(qn("w:docDefaults"))
-    r_pr_default = defaults.find(qn("w:rPrDefault")) if defaults is not None else None
-    if r_pr_default is not None:
-        r_pr = r_pr_default.find(qn("w:rPr"))
-        if r_pr is None:
-            r_pr = OxmlElement("w:rPr")
-            r_pr_default.append(r_pr)
-        _set_font(r_pr, BODY_PT)
-    for name in ("Normal", "Table Grid", "Header"):
-        style = doc.styles[name].element
-        _set_font(style.get_or_add_rPr(), TABLE_PT if name == "Table Grid" else BODY_PT)
-    normal = doc.styles["Normal"].paragraph_format
-    normal.space_before, normal.space_after = Pt(0), Pt(6)
-    normal.line_spacing = 1.0
-    # Page numbers from the second page, centred at the top (Nghị định 30, art. 9).
-    section.different_first_page_header_footer = True
-    number = section.header.paragraphs[0]
-    number.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _field(number, "PAGE")
-
-
-def _field(paragraph: Paragraph, code: str) -> None:
-    simple = OxmlElement("w:fldSimple")
-    simple.set(qn("w:instr"), code)
-    run = OxmlElement("w:r")
-    text = OxmlElement("w:t")
-    text.text = "2"
-    run.append(text)
-    simple.append(run)
-    paragraph._p.append(simple)
-
-
-def _para(
-    where: DocxDocument | _Cell,
-    text: str = "",
-    *,
-    size: float = BODY_PT,
-    bold: bool = False,
-    italic: bool = False,
-    underline: bool = False,
-    align: WD_ALIGN_PARAGRAPH | None = WD_ALIGN_PARAGRAPH.JUSTIFY,
-    indent: bool = False,
-    after: float = 6,
-    keep: bool = False,
-) -> Paragraph:
-    paragraph: Paragraph = where.add_paragraph()
-    if text:
-        run = paragraph.add_run(text)
-        run.font.size = Pt(size)
-        run.font.bold = bold
-        run.font.italic = italic
-        run.font.underline = underline
-    fmt = paragraph.paragraph_format
-    fmt.alignment = align
-    fmt.space_before = Pt(0)
-    fmt.space_after = Pt(after)
-    if indent:
-        fmt.first_line_indent = Cm(FIRST_LINE_CM)
-    if keep:
-        fmt.keep_with_next = True
-    return paragraph
-
-
-def _heading(doc: DocxDocument, text: str) -> None:
-    paragraph = _para(doc, text, bold=True, keep=True, align=WD_ALIGN_PARAGRAPH.LEFT)
-    paragraph.paragraph_format.space_before = Pt(6)
-
-
-def _fill(doc: DocxDocument, text: str) -> None:
-    """A line the secretariat completes by hand: left-aligned, so justification does not
-    stretch its words apart."""
-    _para(doc, text, indent=True, align=WD_ALIGN_PARAGRAPH.LEFT)
-
-
-def _first(
-    cell: _Cell,
-    text: str,
-    *,
-    size: float = TABLE_PT,
-    bold: bool = False,
-    italic: bool = False,
-    align: WD_ALIGN_PARAGRAPH = WD_ALIGN_PARAGRAPH.CENTER,
-) -> Paragraph:
-    """A cell's own first paragraph, filled (a new cell already holds an empty one)."""
-    paragraph: Paragraph = cell.paragraphs[0]
-    run = paragraph.add_run(text)
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    run.font.italic = italic
-    fmt = paragraph.paragraph_format
-    fmt.alignment = align
-    fmt.space_before = fmt.space_after = Pt(0)
-    return paragraph
-
-
-def _rule(where: DocxDocument | _Cell, length_cm: float, width_cm: float) -> None:
-    """The short solid line under the issuing body and under a document's summary: a
-    paragraph's bottom border, its indents centring it at the given length."""
-    paragraph = where.add_paragraph()
-    fmt = paragraph.paragraph_format
-    side = Cm(max(0.0, (width_cm - length_cm) / 2))
-    fmt.left_indent = fmt.right_indent = side
-    fmt.space_before, fmt.space_after = Pt(0), Pt(6)
-    fmt.line_spacing = Pt(2)
-    p_pr = paragraph._p.get_or_add_pPr()
-    borders = OxmlElement("w:pBdr")
-    bottom = OxmlElement("w:bottom")
-    for attr, value in (
-        ("w:val", "single"),
-        ("w:sz", "6"),
-        ("w:space", "1"),
-        ("w:color", "000000"),
-    ):
-        bottom.set(qn(attr), value)
-    borders.append(bottom)
-    p_pr.append(borders)
-
-
-def _widths(table: Table, widths_cm: Sequence[float]) -> None:
-    table.autofit = False
-    for column, width in zip(table.columns, widths_cm, strict=True):
-        column.width = Cm(width)
-        for cell in column.cells:
-            cell.width = Cm(width)
-
-
-def _row_flag(table: Table, index: int, tag: str) -> None:
-    tr_pr = table.rows[index]._tr.get_or_add_trPr()
-    flag = OxmlElement(tag)
-    flag.set(qn("w:val"), "true")
-    tr_pr.append(flag)
-
-
-def _repeat_header(table: Table) -> None:
-    """The head row repeats on every printed page of a long table; no row is cut in two."""
-    _row_flag(table, 0, "w:tblHeader")
-    for index in range(len(table.rows)):
-        _row_flag(table, index, "w:cantSplit")
-
-
-def _heading_block(doc: DocxDocument, record: YearRecord, kind: DocumentKind) -> None:
-    """Issuing body, number, national title, motto and place/date (Nghị định 30, app. I)."""
-    right = TEXT_WIDTH_CM - HEAD_LEFT_CM
-    table = doc.add_table(rows=2, cols=2)
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _widths(table, (HEAD_LEFT_CM, right))
-    body, national = table.cell(0, 0), table.cell(0, 1)
-    lines = issuing_body(record)
-    issuer = _first(body, lines[0], size=ISSUER_PT, bold=True)
-    for line in lines[1:]:
-        run = issuer.add_run()
-        run.add_break()
-        run = issuer.add_run(line)
-        run.font.size, run.font.bold = Pt(ISSUER_PT), True
-    _rule(body, HEAD_LEFT_CM / 3, HEAD_LEFT_CM)
-    _first(national, NATIONAL_TITLE, size=NATIONAL_PT, bold=True)
-    motto = national.add_paragraph()
-    run = motto.add_run(MOTTO)
-    run.font.size, run.font.bold = Pt(MOTTO_PT), True
-    # The motto's line is as long as the motto itself: its own underline is exactly that.
-    run.font.underline = True
-    motto.paragraph_format.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    motto.paragraph_format.space_after = Pt(6)
-    sign = f"{_SIGN[kind.value]}-{_CLUSTER_SIGN.get(record.cluster_kind, 'CTĐ')}"
-    # The number is the secretariat's to give, when the document is registered and signed.
-    _first(table.cell(1, 0), f"Số: {BLANK}/{sign}", size=BODY_PT - 1)
-    _first(
-        table.cell(1, 1),
-        f"{BLANK}, ngày {BLANK} tháng {BLANK} năm {BLANK}",
-        size=BODY_PT,
-        italic=True,
-    )
-    _para(doc, "", after=6)
-
-
-def _title(doc: DocxDocument, kind_line: str, summary: str) -> None:
-    _para(doc, kind_line, size=TITLE_PT, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
-    _para(doc, summary, size=TITLE_PT, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
-    _rule(doc, 4.0, TEXT_WIDTH_CM)
-
-
-def _table(
-    doc: DocxDocument,
-    heads: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    widths: Sequence[float],
-    left: frozenset[int] = frozenset({1}),
-) -> Table:
-    table: Table = doc.add_table(rows=1 + len(rows), cols=len(heads))
-    table.style = doc.styles["Table Grid"]
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _widths(table, widths)
-    for col, head in enumerate(heads):
-        _first(table.cell(0, col), head, bold=True)
-    for r, values in enumerate(rows, start=1):
-        for col, value in enumerate(values):
-            align = WD_ALIGN_PARAGRAPH.LEFT if col in left else WD_ALIGN_PARAGRAPH.CENTER
-            _first(table.cell(r, col), value, align=align)
-    _repeat_header(table)
-    _para(doc, "", after=0)
-    return table
-
-
-def _role(words: Wording, record: YearRecord, role: str = "chair") -> str:
+def role_name(words: Wording, record: YearRecord, role: str = "chair") -> str:
     return words.raw(f"role.{role}.{record.cluster_kind}")
-
-
-def _signatures(
-    doc: DocxDocument,
-    record: YearRecord,
-    words: Wording,
-    left: list[tuple[str, float, bool, bool]],
-) -> None:
-    """The chair's signature on the right, left empty for signing; `left` is the other
-    side (the secretary, or "Nơi nhận"), lines of (text, size, bold, italic)."""
-    table = doc.add_table(rows=1, cols=2)
-    # The signature block is never cut by a page break: the signer's name stays with the
-    # title and the hints (a page holding only a name is not signable).
-    _row_flag(table, 0, "w:cantSplit")
-    half = TEXT_WIDTH_CM / 2
-    _widths(table, (half - 0.5, half + 0.5))
-    cell = table.cell(0, 0)
-    for i, (text, size, bold, italic) in enumerate(left):
-        # "Nơi nhận" and its list sit at the left edge; a secretary's title is centred.
-        align = (
-            WD_ALIGN_PARAGRAPH.LEFT if text.startswith(("-", "Nơi")) else WD_ALIGN_PARAGRAPH.CENTER
-        )
-        if i == 0:
-            _first(cell, text, size=size, bold=bold, italic=italic, align=align)
-        else:
-            _para(cell, text, size=size, bold=bold, italic=italic, align=align, after=0)
-    sign = table.cell(0, 1)
-    _first(sign, _role(words, record).upper(), size=BODY_PT, bold=True)
-    _para(
-        sign,
-        "(Ký, ghi rõ họ tên, đóng dấu)",
-        size=SMALL_PT,
-        italic=True,
-        align=WD_ALIGN_PARAGRAPH.CENTER,
-        after=0,
-    )
-    for _ in range(4):  # room for the signature and the seal
-        _para(sign, "", after=0)
-    chair = record.chair
-    if chair is not None:
-        _para(sign, chair.name, size=BODY_PT, align=WD_ALIGN_PARAGRAPH.CENTER, after=0)
-
-
-def _save(doc: DocxDocument, title: str) -> bytes:
-    doc.core_properties.title = title
-    doc.core_properties.author = "Thi Đua Bot"
-    doc.core_properties.language = "vi-VN"
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
 
 
 def _score(words: Wording, value: Decimal) -> str:
@@ -590,7 +294,7 @@ def _rating(code: str) -> str:
 
 def _unit_label(words: Wording, record: YearRecord, unit: UnitResult) -> str:
     if unit.role in (Role.CHAIR, Role.VICE_CHAIR):
-        return f"{unit.name} ({_role(words, record, unit.role.value)})"
+        return f"{unit.name} ({role_name(words, record, unit.role.value)})"
     return unit.name
 
 
@@ -614,44 +318,46 @@ def minutes(
 ) -> DocumentFile:
     """BIÊN BẢN HỌP BÌNH XÉT THI ĐUA NĂM …: attendees, the scoring table, the ratings, the
     ballot and the proposals, with the lines the secretariat fills in at the meeting."""
-    doc = new_document()
-    _setup(doc)
+    from services import docx_layout as page  # python-docx: only when a document is written
+
+    doc = page.new_document()
+    page.setup(doc)
     kind = DocumentKind.MINUTES
     body = " ".join(issuing_body(record))
     cluster = record.cluster_name
-    chair_role = _role(words, record)
-    _heading_block(doc, record, kind)
-    _title(doc, "BIÊN BẢN", f"HỌP BÌNH XÉT THI ĐUA NĂM {record.year}")
-    _fill(doc, f"Thời gian: {BLANK} giờ {BLANK} phút, ngày {BLANK} tháng {BLANK} năm {BLANK}.")
-    _fill(doc, f"Địa điểm: {DOTS}{DOTS}")
+    chair_role = role_name(words, record)
+    page.heading_block(doc, record, kind)
+    page.title(doc, "BIÊN BẢN", f"HỌP BÌNH XÉT THI ĐUA NĂM {record.year}")
+    page.fill(doc, f"Thời gian: {BLANK} giờ {BLANK} phút, ngày {BLANK} tháng {BLANK} năm {BLANK}.")
+    page.fill(doc, f"Địa điểm: {DOTS}{DOTS}")
     chair = record.chair
-    _fill(doc, f"Chủ trì: {chair.name} ({chair_role})" if chair else f"Chủ trì: {DOTS}")
-    _fill(doc, f"Người chủ trì: {DOTS}{DOTS}")
-    _fill(doc, f"Thư ký: {DOTS}{DOTS}")
-    _heading(doc, "I. THÀNH PHẦN THAM DỰ")
-    _para(
+    page.fill(doc, f"Chủ trì: {chair.name} ({chair_role})" if chair else f"Chủ trì: {DOTS}")
+    page.fill(doc, f"Người chủ trì: {DOTS}{DOTS}")
+    page.fill(doc, f"Thư ký: {DOTS}{DOTS}")
+    page.heading(doc, "I. THÀNH PHẦN THAM DỰ")
+    page.para(
         doc,
         f"Đại diện lãnh đạo {len(record.results)} đơn vị thành viên {cluster}:",
         indent=True,
         keep=True,
     )
     for i, unit in enumerate(sorted(record.results, key=lambda r: r.code), start=1):
-        _para(
+        page.para(
             doc,
             f"{i}. {_unit_label(words, record, unit)}: {DOTS}",
             indent=True,
             after=3,
-            align=WD_ALIGN_PARAGRAPH.LEFT,
+            align=page.WD_ALIGN_PARAGRAPH.LEFT,
         )
-    _heading(doc, "II. NỘI DUNG")
+    page.heading(doc, "II. NỘI DUNG")
 
-    _heading(doc, f"1. Kết quả chấm điểm thi đua năm {record.year}")
+    page.heading(doc, f"1. Kết quả chấm điểm thi đua năm {record.year}")
     published = (
         f", đã công bố khi kết thúc năm thi đua ngày {words.date(record.closed_on)}"
         if record.closed_on
         else ""
     )
-    _para(
+    page.para(
         doc,
         f"Căn cứ kết quả tự chấm điểm của các đơn vị và kết quả thẩm định của {chair_role}, "
         f"kết quả chấm điểm, xếp hạng và xếp loại năm {record.year} như sau (xếp hạng theo "
@@ -659,7 +365,7 @@ def minutes(
         indent=True,
         keep=True,
     )
-    _table(
+    page.data_table(
         doc,
         ["TT", "Đơn vị", "Điểm tự chấm", "Điểm thẩm định", "Xếp hạng", "Xếp loại"],
         [
@@ -678,24 +384,24 @@ def minutes(
     firsts = [r for r in record.results if r.rank == 1]
     if len(firsts) > 1:
         names = ", ".join(r.short_name for r in firsts)
-        _para(
+        page.para(
             doc,
             f"Các đơn vị {names} bằng điểm thẩm định, cùng xếp hạng 1; đơn vị dẫn đầu do bỏ "
             "phiếu kín quyết định.",
             indent=True,
         )
 
-    _heading(doc, "2. Tổng hợp xếp loại")
+    page.heading(doc, "2. Tổng hợp xếp loại")
     for code, label in RATING_VI.items():
         units = [r.short_name for r in record.results if r.rating == code]
         line = f"- {label}: {len(units)} đơn vị"
-        _para(doc, line + (f" ({', '.join(units)})." if units else "."), indent=True, after=3)
+        page.para(doc, line + (f" ({', '.join(units)})." if units else "."), indent=True, after=3)
 
-    _heading(doc, "3. Bỏ phiếu kín bình xét đơn vị dẫn đầu")
+    page.heading(doc, "3. Bỏ phiếu kín bình xét đơn vị dẫn đầu")
     _ballot_section(doc, record, words, ballot)
 
     chosen_list = proposals(record, ballot, chosen)
-    _heading(doc, "4. Đề nghị khen thưởng")
+    page.heading(doc, "4. Đề nghị khen thưởng")
     basis = (
         "theo thống nhất tại cuộc họp"
         if chosen is not None
@@ -703,7 +409,7 @@ def minutes(
         "sắc nhiệm vụ"
     )
     if chosen_list:
-        _para(
+        page.para(
             doc,
             f"Cuộc họp thống nhất đề nghị khen thưởng các đơn vị sau ({basis}):",
             indent=True,
@@ -711,7 +417,7 @@ def minutes(
         )
         for i, p in enumerate(chosen_list, start=1):
             lead = "đơn vị dẫn đầu, " if p.leading else ""
-            _para(
+            page.para(
                 doc,
                 f"{i}. {p.unit.name} ({lead}hạng {p.unit.rank}, "
                 f"{_score(words, p.unit.verified)} điểm, {_rating(p.unit.rating)}): "
@@ -720,10 +426,10 @@ def minutes(
                 after=3,
             )
     else:
-        _para(doc, f"Không có đơn vị nào được đề nghị khen thưởng ({basis}).", indent=True)
+        page.para(doc, f"Không có đơn vị nào được đề nghị khen thưởng ({basis}).", indent=True)
 
-    _heading(doc, "III. KẾT LUẬN")
-    _para(
+    page.heading(doc, "III. KẾT LUẬN")
+    page.para(
         doc,
         f"Cuộc họp kết thúc vào lúc {BLANK} giờ {BLANK} phút cùng ngày. Biên bản đã được "
         f"thông qua tại cuộc họp, các đại biểu dự họp nhất trí {BLANK}%. Biên bản được lập "
@@ -731,8 +437,8 @@ def minutes(
         indent=True,
         keep=True,
     )
-    _para(doc, "", after=0, keep=True)
-    _signatures(
+    page.para(doc, "", after=0, keep=True)
+    page.signatures(
         doc,
         record,
         words,
@@ -744,7 +450,7 @@ def minutes(
     title = f"Biên bản họp bình xét thi đua năm {record.year} — {body}"
     return DocumentFile(
         filename=_filename("bien-ban-binh-xet", record),
-        content=_save(doc, title),
+        content=page.save(doc, title),
         cluster_code=record.cluster_code,
         year=record.year,
         kind=kind,
@@ -759,15 +465,17 @@ def _percent(words: Wording, part: int, whole: int) -> str:
 def _ballot_section(
     doc: DocxDocument, record: YearRecord, words: Wording, ballot: Ballot | None
 ) -> None:
+    from services import docx_layout as page
+
     if ballot is None:
-        _para(
+        page.para(
             doc,
             "Kết quả bỏ phiếu kín (số phiếu phát ra, thu về, hợp lệ và số phiếu của từng đơn "
             "vị) được ghi tại biên bản kiểm phiếu riêng, kèm theo biên bản này.",
             indent=True,
         )
         return
-    _para(
+    page.para(
         doc,
         f"Số phiếu phát ra: {ballot.issued}; số phiếu thu về: {ballot.returned}; số phiếu "
         f"hợp lệ: {ballot.valid}.",
@@ -775,7 +483,7 @@ def _ballot_section(
         keep=True,
     )
     votes = sorted(ballot.votes, key=lambda v: (-v.votes, v.unit_code))
-    _table(
+    page.data_table(
         doc,
         ["TT", "Đơn vị", "Số phiếu", "Tỷ lệ (%)"],
         [
@@ -791,11 +499,11 @@ def _ballot_section(
     )
     winner = ballot.winner()
     if winner is None:
-        _fill(doc, f"Kết quả: {DOTS}{DOTS}")
+        page.fill(doc, f"Kết quả: {DOTS}{DOTS}")
         return
     unit = record.unit(winner)
     got = next((v.votes for v in ballot.votes if v.unit_code.lower() == winner.lower()), 0)
-    _para(
+    page.para(
         doc,
         f"Kết quả: {unit.name} được bình xét là đơn vị dẫn đầu "
         f"{_kind(record)} thi đua năm {record.year} với "
@@ -816,22 +524,24 @@ def proposal(
 ) -> DocumentFile:
     """TỜ TRÌNH Về việc đề nghị khen thưởng …: to the emulation council, its basis, the units
     proposed with their scores, ratings and the form of award."""
-    doc = new_document()
-    _setup(doc)
+    from services import docx_layout as page  # python-docx: only when a document is written
+
+    doc = page.new_document()
+    page.setup(doc)
     kind = DocumentKind.PROPOSAL
     body = " ".join(issuing_body(record))
     cluster = record.cluster_name
     chosen_list = proposals(record, ballot, chosen)
-    _heading_block(doc, record, kind)
-    _title(
+    page.heading_block(doc, record, kind)
+    page.title(
         doc,
         "TỜ TRÌNH",
         f"Về việc đề nghị khen thưởng thành tích thi đua năm {record.year}",
     )
-    _para(
+    page.para(
         doc,
         f"Kính gửi: Hội đồng Thi đua - Khen thưởng {DOTS}",
-        align=WD_ALIGN_PARAGRAPH.CENTER,
+        align=page.WD_ALIGN_PARAGRAPH.CENTER,
         after=12,
     )
     for line in (
@@ -843,34 +553,34 @@ def proposal(
         f"Căn cứ Biên bản họp bình xét thi đua năm {record.year} của {cluster} ngày "
         f"{BLANK} tháng {BLANK} năm {BLANK},",
     ):
-        _para(doc, line, italic=True, indent=True, after=3)
-    _para(
+        page.para(doc, line, italic=True, indent=True, after=3)
+    page.para(
         doc,
         f"{cluster} kính trình Hội đồng Thi đua - Khen thưởng {DOTS} xem xét, đề nghị cấp có "
         f"thẩm quyền khen thưởng các đơn vị có thành tích xuất sắc trong phong trào thi đua "
         f"năm {record.year}, cụ thể như sau:",
         indent=True,
     )
-    _heading(doc, "I. KẾT QUẢ BÌNH XÉT")
+    page.heading(doc, "I. KẾT QUẢ BÌNH XÉT")
     counts = "; ".join(
         f"{label}: {sum(1 for r in record.results if r.rating == code)} đơn vị"
         for code, label in RATING_VI.items()
     )
-    _para(
+    page.para(
         doc,
         f"Năm {record.year}, {cluster} có {len(record.results)} đơn vị thành viên. Kết quả "
         f"chấm điểm, xếp hạng theo điểm thẩm định và xếp loại: {counts}.",
         indent=True,
     )
-    _heading(doc, "II. ĐỀ NGHỊ KHEN THƯỞNG")
+    page.heading(doc, "II. ĐỀ NGHỊ KHEN THƯỞNG")
     basis = (
         "theo Biên bản họp bình xét"
         if chosen is not None
         else "đơn vị dẫn đầu và các đơn vị xếp loại Hoàn thành xuất sắc nhiệm vụ"
     )
     if chosen_list:
-        _para(doc, f"Các đơn vị được đề nghị ({basis}):", indent=True, keep=True)
-        _table(
+        page.para(doc, f"Các đơn vị được đề nghị ({basis}):", indent=True, keep=True)
+        page.data_table(
             doc,
             ["TT", "Đơn vị", "Điểm thẩm định", "Xếp hạng", "Xếp loại", "Hình thức khen thưởng"],
             [
@@ -888,7 +598,7 @@ def proposal(
         )
         flags = [p for p in chosen_list if p.award == LEADING_AWARD]
         if len(flags) > 1:
-            _para(
+            page.para(
                 doc,
                 f"Các đơn vị cùng xếp hạng 1: {LEADING_AWARD} đề nghị cho một đơn vị theo kết "
                 "quả bỏ phiếu kín ghi tại Biên bản họp bình xét.",
@@ -896,21 +606,21 @@ def proposal(
                 indent=True,
             )
     else:
-        _para(doc, f"Không có đơn vị nào được đề nghị ({basis}).", indent=True)
-    _para(
+        page.para(doc, f"Không có đơn vị nào được đề nghị ({basis}).", indent=True)
+    page.para(
         doc,
         "Hồ sơ kèm theo: Biên bản họp bình xét thi đua; bảng tổng hợp điểm thi đua; báo cáo "
         "thành tích của các đơn vị được đề nghị.",
         indent=True,
     )
-    _para(
+    page.para(
         doc,
         f"Kính trình Hội đồng Thi đua - Khen thưởng {DOTS} xem xét, quyết định./.",
         indent=True,
         keep=True,
     )
-    _para(doc, "", after=0, keep=True)
-    _signatures(
+    page.para(doc, "", after=0, keep=True)
+    page.signatures(
         doc,
         record,
         words,
@@ -924,7 +634,7 @@ def proposal(
     title = f"Tờ trình đề nghị khen thưởng năm {record.year} — {body}"
     return DocumentFile(
         filename=_filename("to-trinh-khen-thuong", record),
-        content=_save(doc, title),
+        content=page.save(doc, title),
         cluster_code=record.cluster_code,
         year=record.year,
         kind=kind,

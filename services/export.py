@@ -14,14 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.properties import PageSetupProperties
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +37,11 @@ from services.standings import (
     unit_targets,
 )
 from services.summary import year_periods
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
+    from openpyxl.styles import Alignment, Border, Font, PatternFill
+    from openpyxl.worksheet.worksheet import Worksheet
 
 MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SCORE_FORMAT = "#,##0.00"
@@ -85,14 +86,38 @@ _FORMULA_START = re.compile("^\\s*[=+\\-@\uff1d\uff0b\uff0d\uff20]")
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 CELL_LIMIT = 32_767  # Excel's limit on the characters (UTF-16 code units) of one cell
 TRUNCATED = " … [đã cắt bớt: quá giới hạn 32.767 ký tự của một ô Excel]"
-_THIN = Side(style="thin", color="999999")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
-_GROUP_FILL = PatternFill("solid", fgColor="F2F2F2")
-_BOLD = Font(bold=True)
-_WRAP = Alignment(wrap_text=True, vertical="top")
-_CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 CellValue = str | float | int | None
+
+
+@dataclass(frozen=True)
+class _Styles:
+    border: Border
+    head_fill: PatternFill
+    group_fill: PatternFill
+    bold: Font
+    title: Font
+    subtitle: Font
+    wrap: Alignment
+    center: Alignment
+
+
+@cache
+def _styles() -> _Styles:
+    # openpyxl (with numpy, lxml and Pillow behind it) costs the bot ~25 MB and ~0.3 s at
+    # start-up; it is imported when the first workbook is written, not with this module.
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    thin = Side(style="thin", color="999999")
+    return _Styles(
+        border=Border(left=thin, right=thin, top=thin, bottom=thin),
+        head_fill=PatternFill("solid", fgColor="DDEBF7"),
+        group_fill=PatternFill("solid", fgColor="F2F2F2"),
+        bold=Font(bold=True),
+        title=Font(bold=True, size=14),
+        subtitle=Font(bold=True, size=13),
+        wrap=Alignment(wrap_text=True, vertical="top"),
+        center=Alignment(horizontal="center", vertical="center", wrap_text=True),
+    )
 
 
 @dataclass(frozen=True)
@@ -192,16 +217,19 @@ def _value_cell(leaf: Leaf, value: Decimal | None) -> str | float | None:
     return float(value)
 
 
+def _head_cell(cell: Cell) -> None:
+    st = _styles()
+    cell.font, cell.fill, cell.alignment, cell.border = st.bold, st.head_fill, st.center, st.border
+
+
 def _head_row(ws: Worksheet, row: int, labels: list[str]) -> None:
     for col, label in enumerate(labels, start=1):
-        cell = put(ws, row, col, label)
-        cell.font = _BOLD
-        cell.fill = _HEAD_FILL
-        cell.alignment = _CENTER
-        cell.border = _BORDER
+        _head_cell(put(ws, row, col, label))
 
 
 def _print_setup(ws: Worksheet, title_rows: str) -> None:
+    from openpyxl.worksheet.properties import PageSetupProperties
+
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
@@ -220,6 +248,9 @@ def _scope_text(period_code: str | None, when: str) -> str:
 def _summary_sheet(
     ws: Worksheet, data: YearData, board: Board, period_code: str | None, when: str
 ) -> None:
+    from openpyxl.utils import get_column_letter
+
+    st = _styles()
     cluster = data.cluster
     tops = [g for g in data.groups if g.depth == 0]
     group_max: dict[str, Decimal] = defaultdict(lambda: Decimal(0))
@@ -227,10 +258,8 @@ def _summary_sheet(
         if leaf.base:
             group_max[leaf.group_code] += leaf.max_points
     width = 3 + 2 * len(tops) + 5
-    put(ws, 1, 1, f"BẢNG TỔNG HỢP ĐIỂM THI ĐUA NĂM {data.year.year}").font = Font(
-        bold=True, size=14
-    )
-    put(ws, 2, 1, cluster.name).font = _BOLD
+    put(ws, 1, 1, f"BẢNG TỔNG HỢP ĐIỂM THI ĐUA NĂM {data.year.year}").font = st.title
+    put(ws, 2, 1, cluster.name).font = st.bold
     put(ws, 3, 1, _scope_text(period_code, when))
     for row in (1, 2, 3):
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
@@ -248,15 +277,14 @@ def _summary_sheet(
         ws.merge_cells(start_row=5, start_column=col, end_row=5, end_column=col + 1)
         for sub, text in enumerate(("Tự chấm", "Thẩm định")):
             sub_cell = put(ws, 6, col + sub, text)
-            sub_cell.font, sub_cell.fill = _BOLD, _HEAD_FILL
-            sub_cell.alignment, sub_cell.border = _CENTER, _BORDER
-        cell.font, cell.fill, cell.alignment, cell.border = _BOLD, _HEAD_FILL, _CENTER, _BORDER
+            _head_cell(sub_cell)
+        _head_cell(cell)
         col += 2
     tail = ["Tổng tự chấm", "Tổng thẩm định", "Xếp loại", "Tỷ lệ tiêu chí đã báo cáo"]
     tail.append("Báo cáo chưa thẩm định")
     for offset, label in enumerate(tail):
         cell = put(ws, 5, col + offset, label)
-        cell.font, cell.fill, cell.alignment, cell.border = _BOLD, _HEAD_FILL, _CENTER, _BORDER
+        _head_cell(cell)
         ws.merge_cells(start_row=5, start_column=col + offset, end_row=6, end_column=col + offset)
     row = 7
     for standing in board.standings:
@@ -278,7 +306,7 @@ def _summary_sheet(
         ]
         for c, value in enumerate(values, start=1):
             cell = put(ws, row, c, value)
-            cell.border = _BORDER
+            cell.border = st.border
             if 4 <= c < 4 + 2 * len(tops) + 2:
                 cell.number_format = SCORE_FORMAT
         ws.cell(row=row, column=col + 3).number_format = PERCENT_FORMAT
@@ -300,12 +328,13 @@ def _unit_sheet(
     period_code: str | None,
     when: str,
 ) -> None:
+    from openpyxl.utils import get_column_letter
+
+    st = _styles()
     standing = next(s for s in board.standings if s.member.unit_id == unit_id)
     member = standing.member
-    put(ws, 1, 1, f"BẢNG ĐIỂM THI ĐUA NĂM {data.year.year} — {member.name}").font = Font(
-        bold=True, size=13
-    )
-    put(ws, 2, 1, data.cluster.name).font = _BOLD
+    put(ws, 1, 1, f"BẢNG ĐIỂM THI ĐUA NĂM {data.year.year} — {member.name}").font = st.subtitle
+    put(ws, 2, 1, data.cluster.name).font = st.bold
     put(ws, 3, 1, _scope_text(period_code, when))
     for row in (1, 2, 3):
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=len(UNIT_COLUMNS))
@@ -321,10 +350,10 @@ def _unit_sheet(
             for c in range(1, len(UNIT_COLUMNS) + 1):
                 cell = ws.cell(row=row, column=c)
                 cell.font, cell.fill, cell.border, cell.alignment = (
-                    _BOLD,
-                    _GROUP_FILL,
-                    _BORDER,
-                    _WRAP,
+                    st.bold,
+                    st.group_fill,
+                    st.border,
+                    st.wrap,
                 )
             row += 1
             continue
@@ -357,8 +386,8 @@ def _unit_sheet(
             ]
         for c, value in enumerate(values, start=1):
             cell = put(ws, row, c, value)
-            cell.border = _BORDER
-            cell.alignment = _WRAP
+            cell.border = st.border
+            cell.alignment = st.wrap
             if c in (3, 9, 10):
                 cell.number_format = SCORE_FORMAT
             elif c in (4, 6):
@@ -372,9 +401,9 @@ def _unit_sheet(
         ("Xếp loại", RATING_VI.get(standing.rating, standing.rating)),
         ("Báo cáo chưa thẩm định", standing.unreviewed),
     ):
-        put(ws, row, 2, label).font = _BOLD
+        put(ws, row, 2, label).font = st.bold
         cell = put(ws, row, 3, value)
-        cell.font = _BOLD
+        cell.font = st.bold
         if isinstance(value, float):
             cell.number_format = SCORE_FORMAT
         row += 1
@@ -411,6 +440,8 @@ def workbook(
     data: YearData, board: Board, extras: _Extras, period_code: str | None, now: datetime
 ) -> bytes:
     """The .xlsx bytes: a summary sheet, then one sheet per unit in rank order."""
+    from openpyxl import Workbook  # see _styles: only when a workbook is written
+
     when = now.astimezone(ZoneInfo(data.cluster.timezone)).strftime("%H:%M %d/%m/%Y")
     book = Workbook()
     summary = book.active

@@ -7,12 +7,13 @@ hours, because a message on a Sunday or during Tết reaches nobody at the offic
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import holidays
 
 # A reminder needs some time in the day in which it may still go out (see `send_window`).
 MIN_WINDOW = timedelta(minutes=30)
@@ -20,16 +21,45 @@ MIN_WINDOW = timedelta(minutes=30)
 _MAX_GAP = 30
 
 
+# The calendar the installed `holidays` gives for the years around now, computed once by
+# scripts/vn_calendar.py: loading the library for Viet Nam loads every country's calendar
+# (~11 MB that the bot would keep from its first reminder tick on). Used only when it was
+# computed by the version installed; any other year, or another version, asks the library.
+CALENDAR_FILE = Path(__file__).with_name("vn_calendar.json")
+
+
 @cache
-def _year(year: int) -> tuple[frozenset[date], frozenset[date]]:
+def _computed() -> dict[int, tuple[frozenset[date], frozenset[date]]]:
+    try:
+        data = json.loads(CALENDAR_FILE.read_text(encoding="utf-8"))
+        if data["holidays"] != version("holidays"):
+            return {}
+    except (OSError, ValueError, KeyError, PackageNotFoundError):
+        return {}  # not there or not readable: the library answers every year
+
+    def days(values: list[str]) -> frozenset[date]:
+        return frozenset(date.fromisoformat(v) for v in values)
+
+    return {int(y): (days(v["off"]), days(v["worked"])) for y, v in data["years"].items()}
+
+
+def from_library(year: int) -> tuple[frozenset[date], frozenset[date]]:
     """The holidays of a year and the weekend days worked instead of a bridged day off.
 
     A swap can be declared under the neighbouring year (29/12/2018 worked for 05/01/2019), so
     the years either side are read too."""
+    import holidays  # see CALENDAR_FILE: only for a year it does not hold
+
     calendar = holidays.country_holidays("VN", years=range(year - 1, year + 2))
     days = frozenset(d for d in calendar if d.year == year)
     worked = frozenset(d for d in getattr(calendar, "weekend_workdays", ()) if d.year == year)
     return days, worked
+
+
+@cache
+def _year(year: int) -> tuple[frozenset[date], frozenset[date]]:
+    found = _computed().get(year)
+    return found if found is not None else from_library(year)
 
 
 def is_working_day(day: date) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -112,16 +113,19 @@ async def publish_menus(app: ThiduaApp) -> None:
             BotCommand(c.shown(t.language), t.raw(f"cmd.{c.name}")) for c in menu(private=private)
         ]
 
-    for language in (None, *LANGUAGES):
+    calls = [
+        app.bot.set_my_commands(commands(language, private), scope=scope, language_code=language)
+        for language in (None, *LANGUAGES)
         for scope, private in (
             (BotCommandScopeAllPrivateChats(), True),
             (BotCommandScopeAllGroupChats(), False),
-        ):
-            await app.bot.set_my_commands(
-                commands(language, private), scope=scope, language_code=language
-            )
+        )
+    ]
     # Clients that match no scope (rare) fall back to the private menu.
-    await app.bot.set_my_commands(commands(None, True), scope=BotCommandScopeDefault())
+    calls.append(app.bot.set_my_commands(commands(None, True), scope=BotCommandScopeDefault()))
+    # At once, not one after another: start-up waits for one round trip to Telegram, not
+    # seven (each is 0.1-0.3 s from Viet Nam).
+    await asyncio.gather(*calls)
 
 
 def build_application(

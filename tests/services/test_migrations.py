@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from models.db import create_engine, session_factory
-from models.migrate import current_revision, head_revision, upgrade
+from models.migrate import at_head, current_revision, head_revision, script_head, upgrade
 from models.tables import (
     Base,
     Cluster,
@@ -83,6 +83,28 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_the_scripts_head_is_read_as_alembic_reads_it() -> None:
+    # Start-up trusts this head to skip Alembic: it must be Alembic's own.
+    assert script_head() is not None
+    assert script_head() == head_revision()
+
+
+async def test_the_start_up_check_says_at_head_only_at_the_head(blank_db_url: str) -> None:
+    engine = create_engine(blank_db_url)
+    try:
+        assert not await at_head(engine)  # never migrated: no alembic_version table
+        await upgrade(engine, "0003")
+        assert not await at_head(engine)
+        await upgrade(engine)  # behind: the check says so, and Alembic migrates
+        assert await current_revision(engine) == head_revision()
+        assert await at_head(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+        assert not await at_head(engine)
+    finally:
+        await engine.dispose()
 
 
 # Rows as revision 0003 stored them: Telegram ids as bare integers.
