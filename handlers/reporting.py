@@ -466,7 +466,8 @@ async def _one_line(call: Call, args: list[str], evidence: list[Attachment]) -> 
     split = await reporting.one_line(call.session, call.actor, args)
     period_code, code = split.period_code, split.criterion_code
     raw, note = split.raw_value, split.note
-    # Checked before any download: a wrong value must not leave a file behind.
+    # Checked before any download: a wrong value must not leave a file behind. (The version
+    # is taken when it is stored.)
     await reporting.preview(
         call.session,
         call.actor,
@@ -475,6 +476,7 @@ async def _one_line(call: Call, args: list[str], evidence: list[Attachment]) -> 
         raw_value=raw,
         language=call.t.language,
         now=call.now,
+        count_versions=False,
     )
     stored = await _store(call, evidence)
     done = await reporting.submit(
