@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, Select, and_, bindparam, exists, false, literal, select
+from sqlalchemy import Row, Select, Table, and_, bindparam, exists, false, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from models.tables import (
     Cluster,
@@ -153,71 +152,77 @@ def _seat_query(by_address: bool, with_key: bool) -> Select[Any]:
     unit's role in the cluster's working year, that year's row, and whether the update was
     handled before. Every join is outer, so a stranger still gets their row. Built once per
     shape, with bound parameters: building it costs more than running it."""
-    user = aliased(User)
+    # Core columns, not ORM entities: the row is read as plain values, and the ORM's own
+    # compiling and loading would double the cost of the update's one read.
+    users, identities, officers = User.__table__.c, Identity.__table__.c, Officer.__table__.c
+    units, clusters, memberships = Unit.__table__.c, Cluster.__table__.c, Membership.__table__.c
+    years_table = cast(Table, ClusterYear.__table__)
+    years, pick = years_table.c, years_table.alias("working").c
     officer_pick = (
-        select(Officer.id)
-        .where(Officer.user_id == user.id, Officer.active.is_(True))
-        .order_by(Officer.joined_at.desc(), Officer.id.desc())
+        select(officers.id)
+        .where(officers.user_id == users.id, officers.active.is_(True))
+        .order_by(officers.joined_at.desc(), officers.id.desc())
         .limit(1)
-        .correlate(user)
+        .correlate(User.__table__)
         .scalar_subquery()
     )
-    pick = aliased(ClusterYear)
     # The working year: the latest open one, else the latest (clusters.current_year).
     year_pick = (
         select(pick.id)
-        .where(pick.cluster_id == Cluster.id)
+        .where(pick.cluster_id == clusters.id)
         .order_by((pick.status == YearStatus.OPEN).desc(), pick.year.desc())
         .limit(1)
-        .correlate(Cluster)
+        .correlate(Cluster.__table__)
         .scalar_subquery()
     )
     seen: Any = literal(False)
     if with_key:
-        seen = exists().where(ProcessedUpdate.key == bindparam("key"))
+        seen = exists().where(ProcessedUpdate.__table__.c.key == bindparam("key"))
     anchor = select(literal(1).label("one")).subquery("anchor")
     query = select(
         seen.label("seen"),
-        user.id.label("user_id"),
-        user.language,
-        Identity.reachable,
-        Officer.id.label("officer_id"),
-        Unit.id.label("unit_id"),
-        Unit.code.label("unit_code"),
-        Unit.name.label("unit_name"),
-        Cluster.id.label("cluster_id"),
-        Cluster.code.label("cluster_code"),
-        Cluster.name.label("cluster_name"),
-        Cluster.kind.label("cluster_kind"),
-        Cluster.timezone,
-        ClusterYear.id.label("year_id"),
-        ClusterYear.year,
-        ClusterYear.status,
-        ClusterYear.late_lock_days,
-        ClusterYear.revision,
-        Membership.role,
+        users.id.label("user_id"),
+        users.language,
+        identities.reachable,
+        officers.id.label("officer_id"),
+        units.id.label("unit_id"),
+        units.code.label("unit_code"),
+        units.name.label("unit_name"),
+        clusters.id.label("cluster_id"),
+        clusters.code.label("cluster_code"),
+        clusters.name.label("cluster_name"),
+        clusters.kind.label("cluster_kind"),
+        clusters.timezone,
+        years.id.label("year_id"),
+        years.year,
+        years.status,
+        years.late_lock_days,
+        years.revision,
+        memberships.role,
     ).select_from(anchor)
     if by_address:
         query = query.outerjoin(
-            Identity,
+            Identity.__table__,
             and_(
-                Identity.channel == bindparam("channel"),
-                Identity.external_id == bindparam("external_id"),
+                identities.channel == bindparam("channel"),
+                identities.external_id == bindparam("external_id"),
             ),
-        ).outerjoin(user, user.id == Identity.user_id)
+        ).outerjoin(User.__table__, users.id == identities.user_id)
     else:
-        query = query.outerjoin(user, user.id == bindparam("user_id")).outerjoin(Identity, false())
+        query = query.outerjoin(User.__table__, users.id == bindparam("user_id")).outerjoin(
+            Identity.__table__, false()
+        )
     return (
-        query.outerjoin(Officer, Officer.id == officer_pick)
-        .outerjoin(Unit, Unit.id == Officer.unit_id)
-        .outerjoin(Cluster, Cluster.id == Officer.cluster_id)
-        .outerjoin(ClusterYear, ClusterYear.id == year_pick)
+        query.outerjoin(Officer.__table__, officers.id == officer_pick)
+        .outerjoin(Unit.__table__, units.id == officers.unit_id)
+        .outerjoin(Cluster.__table__, clusters.id == officers.cluster_id)
+        .outerjoin(years_table, years.id == year_pick)
         .outerjoin(
-            Membership,
+            Membership.__table__,
             and_(
-                Membership.cluster_id == Cluster.id,
-                Membership.year == ClusterYear.year,
-                Membership.unit_id == Unit.id,
+                memberships.cluster_id == clusters.id,
+                memberships.year == years.year,
+                memberships.unit_id == units.id,
             ),
         )
     )
