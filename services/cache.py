@@ -11,8 +11,8 @@ Two kinds of memory, with different lifetimes:
   holds an older revision simply misses and loads the new rules: nothing to broadcast.
 - `remember`/`known`: the working year's row as the actor query read it, for the rest of
   this update's session, so the services do not read it again. It is forgotten at the
-  session's next flush, commit or rollback: after the session has written anything, or in
-  a later unit of work, the services read the row again.
+  session's next flush, write statement, commit or rollback: after the session has written
+  anything, or in a later unit of work, the services read the row again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from models.tables import YearStatus
 
@@ -67,8 +67,15 @@ def _forget(session: Session, *_: Any) -> None:
     session.info.pop(_YEARS, None)
 
 
+def _forget_on_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        _forget(state.session)
+
+
 for _name in ("after_flush", "after_commit", "after_soft_rollback"):
     event.listen(Session, _name, _forget)
+# A statement that writes (an UPDATE of the year's row, say) may change what was read.
+event.listen(Session, "do_orm_execute", _forget_on_write)
 
 
 T = TypeVar("T")

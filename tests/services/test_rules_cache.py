@@ -252,3 +252,20 @@ async def test_closing_a_year_and_handing_it_over_renew_the_rules_it_is_read_wit
         )
     )
     assert status is YearStatus.OPEN
+
+
+@pytest.mark.parametrize("how", ["statement", "flush"])
+async def test_a_year_row_changed_in_the_same_unit_of_work_is_read_again(
+    session: AsyncSession, binh_dinh: Actor, how: str
+) -> None:
+    actor = await resolve_actor(session, tg(3001), frozenset())  # reads the year's row
+    if how == "statement":
+        await session.execute(update(ClusterYear).values(status=YearStatus.CLOSED))
+    else:
+        for row in await session.scalars(select(ClusterYear)):
+            row.status = YearStatus.CLOSED
+        await session.flush()
+
+    with pytest.raises(DomainError) as refused:
+        await submit(session, actor, "1.1.3", "95", [])
+    assert refused.value.key == "error.year_closed"
