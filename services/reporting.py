@@ -341,7 +341,17 @@ async def _year_row(session: AsyncSession, seat: Seat) -> cache.Year | None:
     ).first()
     if row is None:
         return None
-    year = cache.Year(seat.cluster_id, row[0], row[1].value, *row[2:])
+    year = cache.Year(
+        cluster_id=seat.cluster_id,
+        cluster_code=row.code,
+        cluster_kind=row.kind.value,
+        timezone=row.timezone,
+        year_id=row.id,
+        year=row.year,
+        status=row.status,
+        late_lock_days=row.late_lock_days,
+        revision=row.revision,
+    )
     cache.remember(session, year)
     return year
 
