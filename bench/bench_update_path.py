@@ -9,12 +9,20 @@ use_case, the service, the reply) with a request that answers at once, so the fi
 the bot's own cost per update, without the network. PTB's AIORateLimiter is switched off in
 both applications: it holds replies to Telegram's 30 messages/s by design and would
 measure only itself (see docs/performance.md).
+
+A second floor is the database's own: one SQLite WAL commit of 3 reads and 2 inserts on
+the same disk, with the engine's pragmas (synchronous left at FULL: each commit waits for
+the disk), through the standard library, with no thread in between. A one-line report
+commits once, so its latency cannot go below that. The statement count of a one-line
+report is printed next to its budget (`sql_budget`), and `rules_loads` says how many times
+the year's rules were read from the database during the timed run (0: from memory).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -38,9 +46,12 @@ from bench._botkit import (
 )
 from bot.settings import Settings
 from bot.telegram.app import ThiduaApp, build_application
+from services.reporting import rules_loads as reporting_rules_loads
 
 BENCH = "update_path"
 OFFICER = 4242
+# Statements of a one-line report, all of them: the goal of issue 13.
+SQL_BUDGET = 6
 _statements = [0]
 
 
@@ -112,6 +123,36 @@ async def echo_floor(n: int) -> None:
     await _run_app(app, work)
 
 
+def commit_floor(n: int, folder: Path) -> None:
+    """One SQLite WAL commit with 3 reads and 2 inserts, on the bench's disk."""
+    db = sqlite3.connect(folder / "floor.db", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("CREATE TABLE entry (id INTEGER PRIMARY KEY, person INTEGER, value REAL)")
+    db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY)")
+    db.executemany("INSERT INTO person (id, name) VALUES (?, ?)", [(i, "x") for i in range(100)])
+    latencies = []
+    for i in range(max(200, n)):
+        start = time.perf_counter()
+        db.execute("BEGIN")
+        db.execute("SELECT name FROM person WHERE id = ?", (i % 100,)).fetchall()
+        db.execute("SELECT count(*) FROM entry WHERE person = ?", (i % 100,)).fetchall()
+        db.execute("SELECT 1 FROM seen WHERE key = ?", (str(i),)).fetchall()
+        db.execute("INSERT INTO entry (person, value) VALUES (?, ?)", (i % 100, i))
+        db.execute("INSERT INTO seen (key) VALUES (?)", (str(i),))
+        db.execute("COMMIT")
+        latencies.append((time.perf_counter() - start) * 1000)
+    db.close()
+    note = "3 reads + 2 inserts + commit, stdlib sqlite3, WAL, synchronous=FULL: the floor"
+    emit(BENCH, "sqlite_commit", "p50", percentile(latencies, 0.50), "ms", note)
+    emit(BENCH, "sqlite_commit", "p99", percentile(latencies, 0.99), "ms", note)
+    progress(
+        f"  sqlite_commit: p50 {percentile(latencies, 0.5):.2f} ms, "
+        f"p99 {percentile(latencies, 0.99):.2f} ms"
+    )
+
+
 async def thidua(n: int, folder: Path) -> None:
     url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
     await seed(url, OFFICER)
@@ -131,11 +172,16 @@ async def thidua(n: int, folder: Path) -> None:
         await _timed(app, [text_update(OFFICER, f"/baocao 1.1.3 {70 + i}") for i in range(20)])
         reports = [text_update(OFFICER, f"/baocao 1.1.3 {80 + i % 20}") for i in range(n)]
         sent_before, statements_before = request.sent, _statements[0]
+        loads_before = reporting_rules_loads()
         total, latencies = await _timed(app, reports)
         assert request.sent - sent_before == n, "every report must be answered"
-        _report("report_one_line", total, latencies, "vs echo_application")
+        _report("report_one_line", total, latencies, "vs echo_application, sqlite_commit")
         per_update = (_statements[0] - statements_before) / n
         emit(BENCH, "report_one_line", "sql_per_update", per_update, "count", "SQL statements")
+        emit(BENCH, "report_one_line", "sql_budget", SQL_BUDGET, "count", "at most, issue 13")
+        progress(f"  report_one_line: {per_update:g} SQL statements (budget {SQL_BUDGET})")
+        loads = reporting_rules_loads() - loads_before
+        emit(BENCH, "report_one_line", "rules_loads", loads, "count", "0: rules from memory")
 
         views = [text_update(OFFICER, "/tiendo") for _ in range(max(10, n // 5))]
         statements_before = _statements[0]
@@ -162,6 +208,7 @@ def main() -> None:
     progress(f"update path: {n} report updates, SQLite file, in-process Application")
     asyncio.run(echo_floor(n))
     with tempfile.TemporaryDirectory(prefix="thidua-bench-") as tmp:
+        commit_floor(n, Path(tmp))
         asyncio.run(thidua(n, Path(tmp)))
 
 

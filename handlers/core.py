@@ -25,7 +25,7 @@ from handlers.channel import Channel, Channels
 from handlers.i18n import LANGUAGES, Html, Texts, texts
 from handlers.io import Choices, Incoming, Outgoing, Text
 from services import drafts, menus, updates
-from services.access import Actor, resolve_actor
+from services.access import Actor, resolve_actor, resolve_update
 from services.addresses import Address
 from services.errors import DomainError
 from services.onboarding import Person, mark_reachable, upsert_user
@@ -345,30 +345,47 @@ async def handle(core: Core, incoming: Incoming) -> None:
     incoming = _clean(incoming)
     async with core.session_factory()() as session:
         key = incoming.update_id
-        if key is not None and not await updates.first_time(session, key, core.clock()):
-            log.info("update %s was delivered again: already handled", key)
-            return
-        actor = await resolve_actor(session, incoming.sender, core.admins)
-        if not actor.reachable:
-            await mark_reachable(session, incoming.sender, core.clock())
-        incoming = await _typed_choice(core, session, incoming)
-        call = Call(
-            core=core,
-            incoming=incoming,
-            session=session,
-            actor=actor,
-            t=texts(actor.language or core.default_language),
-            now=core.clock(),
-        )
         try:
-            await _route(call)
-        except DomainError as err:
+            await _handle(core, session, incoming, key)
+        except updates.Redelivered:
+            # Another worker took the same update first and committed; what this one did
+            # is rolled back, and it says nothing (the other one answered).
             await session.rollback()
-            log.info("refused an update from %s: %s", incoming.sender, err.key)
-            await call.refuse(error_text(call.t, err))
-        # The unit of work ends here: what the services committed is kept, and so is what
-        # sending added (a button-less chat's menu).
-        await session.commit()
+            log.info("update %s was handled by another worker at the same time", key)
+
+
+async def _handle(core: Core, session: Session, incoming: Incoming, key: str | None) -> None:
+    # One query: who is talking, their seat and working year, and whether this update was
+    # handled before (services.updates).
+    actor, seen = await resolve_update(
+        session, incoming.sender, core.admins, updates.key_of(key) if key else None
+    )
+    if seen:
+        log.info("update %s was delivered again: already handled", key)
+        return
+    if key is not None:
+        updates.record(session, key, core.clock())
+    if not actor.reachable:
+        await mark_reachable(session, incoming.sender, core.clock())
+    incoming = await _typed_choice(core, session, incoming)
+    call = Call(
+        core=core,
+        incoming=incoming,
+        session=session,
+        actor=actor,
+        t=texts(actor.language or core.default_language),
+        now=core.clock(),
+    )
+    try:
+        await _route(call)
+    except DomainError as err:
+        await session.rollback()
+        log.info("refused an update from %s: %s", incoming.sender, err.key)
+        await call.refuse(error_text(call.t, err))
+    # The unit of work ends here: what the services committed is kept, and so is what
+    # sending added (a button-less chat's menu), and the update's key if nothing before
+    # committed it.
+    await session.commit()
 
 
 async def language_of(core: Core, address: Address, hint: str | None = None) -> Texts:

@@ -68,6 +68,8 @@ async def _save(call: Call, draft: ReportDraft, step: str) -> None:
 
 async def _store(call: Call, files: list[Attachment]) -> list[EvidenceIn]:
     """Download the files into the storage directory, just before the report is saved."""
+    if not files:
+        return []  # most reports: no folder to make, no thread to wait for
     core = call.core
     seat = call.actor.seat
     assert seat is not None
@@ -466,16 +468,19 @@ async def _one_line(call: Call, args: list[str], evidence: list[Attachment]) -> 
     split = await reporting.one_line(call.session, call.actor, args)
     period_code, code = split.period_code, split.criterion_code
     raw, note = split.raw_value, split.note
-    # Checked before any download: a wrong value must not leave a file behind.
-    await reporting.preview(
-        call.session,
-        call.actor,
-        criterion_code=code,
-        period_code=period_code,
-        raw_value=raw,
-        language=call.t.language,
-        now=call.now,
-    )
+    if evidence:
+        # Checked before any download: a wrong value must not leave a file behind. (Without
+        # files, submitting checks the same; the version is taken when it is stored.)
+        await reporting.preview(
+            call.session,
+            call.actor,
+            criterion_code=code,
+            period_code=period_code,
+            raw_value=raw,
+            language=call.t.language,
+            now=call.now,
+            count_versions=False,
+        )
     stored = await _store(call, evidence)
     done = await reporting.submit(
         call.session,

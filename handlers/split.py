@@ -56,6 +56,7 @@ _TOKEN_RE = re.compile(
     re.DOTALL,
 )
 _TAG_NAME_RE = re.compile(r"</?([A-Za-z][\w-]*)")
+_TAG_RE = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^>]*)?/?>")  # _TOKEN_RE's tag alone
 
 BLANK_LINE, LINE_END, SPACE = 3, 2, 1
 
@@ -181,6 +182,11 @@ def _closing(stack: list[_Token]) -> str:
 
 def split_html(body: Html, limit: int) -> list[Html]:
     """Safe HTML in well-formed parts of at most `limit` visible characters each."""
+    if len(body) <= limit and "&" not in body:
+        # Nearly every reply: no longer than the limit even counting its tags, and without
+        # entities what shows is the text between the tags. Tokenising it character by
+        # character would cost a third of a millisecond to say the same.
+        return [Html(body)] if _TAG_RE.sub("", body).strip(" \t\n\r\f\v") else []
     tokens = _tokens(body)
     positions = [index for index, token in enumerate(tokens) if token.visible]
     visible = "".join(tokens[index].visible for index in positions)

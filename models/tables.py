@@ -4,25 +4,42 @@ or superseded by a newer version, and every change of consequence lands in the a
 from __future__ import annotations
 
 import enum
+import itertools
+import secrets
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    event,
+    exists,
+    or_,
+    tuple_,
+    update,
 )
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    UOWTransaction,
+    mapped_column,
+    relationship,
+)
 
 from models.types import Points, UTCDateTime
 
@@ -43,6 +60,13 @@ class Base(DeclarativeBase):
         Decimal: Points(),
         dict[str, Any]: JSON(),
     }
+
+
+def new_revision() -> int:
+    """A fresh stamp for a year's rules. Random rather than a counter: two databases (the
+    tests' fresh ones, a restored backup) never give one process the same (year id,
+    revision) for different rules."""
+    return secrets.randbits(62)
 
 
 def _enum(cls: type[enum.Enum]) -> SAEnum:
@@ -146,6 +170,10 @@ class ClusterYear(Base):
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A stamp of the year's rules (this row, its criteria, unit targets and periods), new
+    # whenever any of them changes (see `_rules_changed` below): processes cache the rules
+    # by (id, revision) and read the revision with the actor, so an import is seen at once.
+    revision: Mapped[int] = mapped_column(BigInteger, default=new_revision, server_default="0")
 
 
 class Membership(Base):
@@ -549,3 +577,57 @@ class YearResult(Base):
     rank: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- the rules' revision
+
+
+_YEARS = cast(Table, ClusterYear.__table__)
+_RULE_TABLES = frozenset({"cluster_years", "criteria", "unit_targets", "periods"})
+
+
+@event.listens_for(Session, "after_flush")
+def _rules_changed(session: Session, _flush: UOWTransaction) -> None:
+    """A flush that inserted, changed or deleted a row of a year's rules gives that year a
+    new revision, in the same transaction. Every writer goes through here (the import, the
+    year's close and hand-over, a test's own edit), so none can forget it."""
+    years: set[tuple[int, int]] = set()
+    year_ids: set[int] = set()
+    criterion_ids: set[int] = set()
+    dirty = [o for o in session.dirty if session.is_modified(o)]
+    for obj in itertools.chain(session.new, session.deleted, dirty):
+        if isinstance(obj, Criterion | Period):
+            years.add((obj.cluster_id, obj.year))
+        elif isinstance(obj, UnitTarget):
+            criterion_ids.add(obj.criterion_id)
+        elif isinstance(obj, ClusterYear) and obj not in session.new:
+            year_ids.add(obj.id)  # a new year was born with a fresh revision
+    conditions: list[ColumnElement[bool]] = []
+    if years:
+        conditions.append(tuple_(_YEARS.c.cluster_id, _YEARS.c.year).in_(sorted(years)))
+    if year_ids:
+        conditions.append(_YEARS.c.id.in_(sorted(year_ids)))
+    if criterion_ids:
+        c = Criterion.__table__.c
+        conditions.append(
+            exists().where(
+                c.id.in_(sorted(criterion_ids)),
+                c.cluster_id == _YEARS.c.cluster_id,
+                c.year == _YEARS.c.year,
+            )
+        )
+    if conditions:
+        session.connection().execute(
+            update(_YEARS).where(or_(*conditions)).values(revision=new_revision())
+        )
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _rules_statement(state: ORMExecuteState) -> None:
+    """A bulk INSERT, UPDATE or DELETE on a rules table names no single year: every year
+    gets a new revision (rare: no service writes the rules this way, a test may)."""
+    if state.is_select or not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in _RULE_TABLES:
+        state.session.connection().execute(update(_YEARS).values(revision=new_revision()))

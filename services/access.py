@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, Table, and_, bindparam, exists, false, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Cluster, Identity, Membership, Officer, Role, Unit, User
+from models.tables import (
+    Cluster,
+    ClusterYear,
+    Identity,
+    Membership,
+    Officer,
+    ProcessedUpdate,
+    Role,
+    Unit,
+    User,
+    YearStatus,
+)
+from services import cache
 from services.addresses import Address
-from services.clusters import current_year
 from services.errors import PermissionDenied
 
 
@@ -135,62 +147,154 @@ def lowest_holder(permission: Permission) -> AccessRole:
     return next(role for role in AccessRole if permission in ROLE_PERMISSIONS[role])
 
 
-async def active_seat(session: AsyncSession, user_id: int) -> Seat | None:
-    """The user's active officer seat with the unit's role in the cluster's working year."""
-    row = (
-        await session.execute(
-            select(Officer, Unit, Cluster)
-            .join(Unit, Unit.id == Officer.unit_id)
-            .join(Cluster, Cluster.id == Officer.cluster_id)
-            .where(Officer.user_id == user_id, Officer.active.is_(True))
-            .order_by(Officer.joined_at.desc())
-            .limit(1)
+def _seat_query(by_address: bool, with_key: bool) -> Select[Any]:
+    """One row: the person (by channel identity, or by user id), their active seat with the
+    unit's role in the cluster's working year, that year's row, and whether the update was
+    handled before. Every join is outer, so a stranger still gets their row. Built once per
+    shape, with bound parameters: building it costs more than running it."""
+    # Core columns, not ORM entities: the row is read as plain values, and the ORM's own
+    # compiling and loading would double the cost of the update's one read.
+    users, identities, officers = User.__table__.c, Identity.__table__.c, Officer.__table__.c
+    units, clusters, memberships = Unit.__table__.c, Cluster.__table__.c, Membership.__table__.c
+    years_table = cast(Table, ClusterYear.__table__)
+    years, pick = years_table.c, years_table.alias("working").c
+    officer_pick = (
+        select(officers.id)
+        .where(officers.user_id == users.id, officers.active.is_(True))
+        .order_by(officers.joined_at.desc(), officers.id.desc())
+        .limit(1)
+        .correlate(User.__table__)
+        .scalar_subquery()
+    )
+    # The working year: the latest open one, else the latest (clusters.current_year).
+    year_pick = (
+        select(pick.id)
+        .where(pick.cluster_id == clusters.id)
+        .order_by((pick.status == YearStatus.OPEN).desc(), pick.year.desc())
+        .limit(1)
+        .correlate(Cluster.__table__)
+        .scalar_subquery()
+    )
+    seen: Any = literal(False)
+    if with_key:
+        seen = exists().where(ProcessedUpdate.__table__.c.key == bindparam("key"))
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    query = select(
+        seen.label("seen"),
+        users.id.label("user_id"),
+        users.language,
+        identities.reachable,
+        officers.id.label("officer_id"),
+        units.id.label("unit_id"),
+        units.code.label("unit_code"),
+        units.name.label("unit_name"),
+        clusters.id.label("cluster_id"),
+        clusters.code.label("cluster_code"),
+        clusters.name.label("cluster_name"),
+        clusters.kind.label("cluster_kind"),
+        clusters.timezone,
+        years.id.label("year_id"),
+        years.year,
+        years.status,
+        years.late_lock_days,
+        years.revision,
+        memberships.role,
+    ).select_from(anchor)
+    if by_address:
+        query = query.outerjoin(
+            Identity.__table__,
+            and_(
+                identities.channel == bindparam("channel"),
+                identities.external_id == bindparam("external_id"),
+            ),
+        ).outerjoin(User.__table__, users.id == identities.user_id)
+    else:
+        query = query.outerjoin(User.__table__, users.id == bindparam("user_id")).outerjoin(
+            Identity.__table__, false()
         )
-    ).first()
-    if row is None:
+    return (
+        query.outerjoin(Officer.__table__, officers.id == officer_pick)
+        .outerjoin(Unit.__table__, units.id == officers.unit_id)
+        .outerjoin(Cluster.__table__, clusters.id == officers.cluster_id)
+        .outerjoin(years_table, years.id == year_pick)
+        .outerjoin(
+            Membership.__table__,
+            and_(
+                memberships.cluster_id == clusters.id,
+                memberships.year == years.year,
+                memberships.unit_id == units.id,
+            ),
+        )
+    )
+
+
+_BY_USER = _seat_query(by_address=False, with_key=False)
+_BY_ADDRESS = _seat_query(by_address=True, with_key=False)
+_BY_ADDRESS_AND_KEY = _seat_query(by_address=True, with_key=True)
+
+
+def _seat(session: AsyncSession, row: Row[Any]) -> Seat | None:
+    if row.officer_id is None:
         return None
-    officer, unit, cluster = row
-    year = await current_year(session, cluster.id)
-    role = None
-    if year is not None:
-        role = await session.scalar(
-            select(Membership.role).where(
-                Membership.cluster_id == cluster.id,
-                Membership.year == year.year,
-                Membership.unit_id == unit.id,
-            )
+    if row.year_id is not None:
+        # The services of this update take the year from here rather than read it again.
+        cache.remember(
+            session,
+            cache.Year(
+                cluster_id=row.cluster_id,
+                cluster_code=row.cluster_code,
+                cluster_kind=row.cluster_kind.value,
+                timezone=row.timezone,
+                year_id=row.year_id,
+                year=row.year,
+                status=row.status,
+                late_lock_days=row.late_lock_days,
+                revision=row.revision,
+            ),
         )
     return Seat(
-        officer_id=officer.id,
-        unit_id=unit.id,
-        unit_code=unit.code,
-        unit_name=unit.name,
-        cluster_id=cluster.id,
-        cluster_code=cluster.code,
-        cluster_name=cluster.name,
-        cluster_kind=cluster.kind.value,
-        year=year.year if year else None,
-        role=role,
+        officer_id=row.officer_id,
+        unit_id=row.unit_id,
+        unit_code=row.unit_code,
+        unit_name=row.unit_name,
+        cluster_id=row.cluster_id,
+        cluster_code=row.cluster_code,
+        cluster_name=row.cluster_name,
+        cluster_kind=row.cluster_kind.value,
+        year=row.year,
+        role=row.role,
     )
+
+
+async def active_seat(session: AsyncSession, user_id: int) -> Seat | None:
+    """The user's active officer seat with the unit's role in the cluster's working year."""
+    row = (await session.execute(_BY_USER, {"user_id": user_id})).one()
+    return _seat(session, row)
 
 
 async def resolve_actor(session: AsyncSession, address: Address, admins: frozenset[str]) -> Actor:
     """Who is talking: admin flag from settings (addresses), seat and role from the
     database."""
-    row = (
-        await session.execute(
-            select(User, Identity.reachable)
-            .join(Identity, Identity.user_id == User.id)
-            .where(Identity.channel == address.channel, Identity.external_id == address.id)
-        )
-    ).first()
-    user, reachable = (row[0], row[1]) if row else (None, True)
-    seat = await active_seat(session, user.id) if user else None
-    return Actor(
+    actor, _ = await resolve_update(session, address, admins, None)
+    return actor
+
+
+async def resolve_update(
+    session: AsyncSession, address: Address, admins: frozenset[str], update_key: str | None
+) -> tuple[Actor, bool]:
+    """Who is talking, and whether this update (by its key) was handled before: one query,
+    the first of every update."""
+    params = {"channel": address.channel, "external_id": address.id}
+    if update_key is None:
+        row = (await session.execute(_BY_ADDRESS, params)).one()
+    else:
+        row = (await session.execute(_BY_ADDRESS_AND_KEY, {**params, "key": update_key})).one()
+    actor = Actor(
         address=address,
-        user_id=user.id if user else None,
-        language=user.language if user else None,
+        user_id=row.user_id,
+        language=row.language,
         is_admin=str(address) in admins,
-        seat=seat,
-        reachable=reachable,
+        seat=_seat(session, row) if row.user_id is not None else None,
+        reachable=True if row.reachable is None else bool(row.reachable),
     )
+    return actor, bool(row.seen)
