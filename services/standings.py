@@ -2,10 +2,11 @@
 
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
 any period of the year (the latest period, then the highest version). It is one set-based
-query for every unit of one or many clusters, and one more for the newest review of each of
-those versions: never a query per unit or per criterion, so a nationwide database (1,000
-clusters) answers as fast as one cluster. A unit's own /tiendo sheet (services/reporting)
-runs the same two queries scoped to that unit, and is scored by the same `totals`.
+statement for every unit of one or many clusters, the newest review of each of those
+versions included: never a query per unit or per criterion. A board ranks the scope's
+report rows with a window; a unit's own /tiendo sheet (services/reporting) probes the
+reports' unique index once per criterion and period instead, so its cost does not grow with
+the number of versions, and is scored by the same `totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -13,15 +14,17 @@ report after the chair reviewed it needs a new review (the old one stays in hist
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Integer, Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models.tables import (
     Ballot,
@@ -230,23 +233,30 @@ def _scope(
     return query
 
 
-def newest_reports_query(
-    cluster_ids: Sequence[int] | None,
-    year: int,
-    period_id: int | None = None,
-    *,
-    detail: bool = True,
-    unit_id: int | None = None,
-) -> Select[Any]:
-    """Each unit's newest report version per criterion (rank 1 of a window), set-based."""
-    rn = (
-        func.row_number()
-        .over(
-            partition_by=(Report.unit_id, Report.criterion_id),
-            order_by=(Period.starts_on.desc(), Report.version.desc()),
-        )
-        .label("rn")
-    )
+# The newest version of a unit's report on a criterion: the latest period (by its start,
+# then the later period row for two that start the same day), then the highest version.
+# Built once per shape with bound parameters: composing these statements costs more than
+# running them for one unit's sheet, and a cached shape also reuses its compiled SQL.
+_YEAR = bindparam("year", type_=Integer)
+_CLUSTERS = bindparam("cluster_ids", type_=Integer, expanding=True)
+_PERIOD = bindparam("period_id", type_=Integer)
+_UNIT = bindparam("unit_id", type_=Integer)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    by_cluster: bool
+    by_period: bool
+    by_unit: bool
+    detail: bool
+    reviews: bool
+
+    @property
+    def probe(self) -> bool:
+        return self.by_unit and self.by_cluster
+
+
+def _report_columns(detail: bool) -> list[Any]:
     columns: list[Any] = [
         Report.id.label("report_id"),
         Report.unit_id,
@@ -260,10 +270,175 @@ def newest_reports_query(
     ]
     if detail:
         columns += [Report.value, Report.note, Report.reported_at]
-    inner = select(*columns, rn).join(Period, Period.id == Report.period_id)
-    scoped = _scope(inner.where(Period.year == year), cluster_ids, period_id, unit_id)
-    sub = scoped.subquery("newest")
-    return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
+    return columns
+
+
+def _newest_ids_by_window(shape: _Shape) -> Any:
+    """(id) of each newest version, ranked over the scope's report rows: one pass over a
+    board's rows (about one version per unit, criterion and period), sorting only ids and
+    keys; the full rows of the winners are read afterwards by primary key."""
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=(Report.unit_id, Report.criterion_id),
+            order_by=(Period.starts_on.desc(), Period.id.desc(), Report.version.desc()),
+        )
+        .label("rn")
+    )
+    inner = (
+        select(Report.id, rn)
+        .join(Period, Period.id == Report.period_id)
+        .where(Period.year == _YEAR)
+    )
+    if shape.by_cluster:
+        inner = inner.where(Period.cluster_id.in_(_CLUSTERS))
+    if shape.by_period:
+        inner = inner.where(Report.period_id == _PERIOD)
+    # Inside the window, not around it: the partitions are per unit and criterion, so a
+    # narrower scope changes no rank.
+    if shape.by_unit:
+        inner = inner.where(Report.unit_id == _UNIT)
+    ranked = inner.subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.rn == 1).subquery("newest")
+
+
+def _newest_ids_by_probe(shape: _Shape) -> Any:
+    """(id) of one unit's newest version of each criterion, found by index probes: for each
+    criterion and period of the year, the highest version is one backward seek into the
+    (unit, criterion, period) range of the reports' unique index, so a criterion corrected
+    2,000 times costs what one reported once does. Then the latest period with a version
+    wins (a window over criteria x periods rows, a few hundred at most)."""
+    probe = aliased(Report, name="probe")
+    top_version = (
+        select(probe.id)
+        .where(
+            probe.unit_id == _UNIT,
+            probe.criterion_id == Criterion.id,
+            probe.period_id == Period.id,
+        )
+        .order_by(probe.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    cells = (
+        select(
+            Criterion.id.label("criterion_id"),
+            Period.id.label("period_id"),
+            Period.starts_on,
+            top_version.label("id"),
+        )
+        .join(
+            Period,
+            (Period.cluster_id == Criterion.cluster_id) & (Period.year == Criterion.year),
+        )
+        .where(
+            Criterion.cluster_id.in_(_CLUSTERS),
+            Criterion.year == _YEAR,
+            Criterion.kind != CriterionKind.GROUP,
+        )
+    )
+    if shape.by_period:
+        cells = cells.where(Period.id == _PERIOD)
+    cell = cells.subquery("cells")
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=cell.c.criterion_id,
+            # Periods without a version last, so rank 1 is a real one whenever one exists.
+            order_by=(cell.c.id.is_(None), cell.c.starts_on.desc(), cell.c.period_id.desc()),
+        )
+        .label("rn")
+    )
+    ranked = select(cell.c.id, rn).subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.rn == 1, ranked.c.id.is_not(None)).subquery("newest")
+
+
+@functools.cache
+def _newest_statement(shape: _Shape) -> Select[Any]:
+    newest = _newest_ids_by_probe(shape) if shape.probe else _newest_ids_by_window(shape)
+    query = (
+        select(*_report_columns(shape.detail))
+        .select_from(newest)
+        .join(Report, Report.id == newest.c.id)
+        .join(Period, Period.id == Report.period_id)
+    )
+    if not shape.reviews:
+        return query
+    # The newest review of that version: the one no later review of the same report beats.
+    # An anti-join on the reviews' report index, the same plan on SQLite and PostgreSQL.
+    later = aliased(Review, name="later")
+    beaten = (
+        select(later.id)
+        .where(
+            later.report_id == Review.report_id,
+            (later.reviewed_at > Review.reviewed_at)
+            | ((later.reviewed_at == Review.reviewed_at) & (later.id > Review.id)),
+        )
+        .exists()
+    )
+    review_columns: list[Any] = [Review.id.label("review_id"), Review.verified_score]
+    if shape.detail:
+        review_columns.append(Review.reason)
+    return query.add_columns(*review_columns).outerjoin(
+        Review, (Review.report_id == Report.id) & ~beaten
+    )
+
+
+def _newest_call(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None,
+    unit_id: int | None,
+    *,
+    detail: bool,
+    reviews: bool,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The cached statement of this scope's shape, and its parameters."""
+    shape = _Shape(
+        by_cluster=cluster_ids is not None,
+        by_period=period_id is not None,
+        by_unit=unit_id is not None,
+        detail=detail,
+        reviews=reviews,
+    )
+    params: dict[str, Any] = {"year": year}
+    if cluster_ids is not None:
+        params["cluster_ids"] = list(cluster_ids)
+    if period_id is not None:
+        params["period_id"] = period_id
+    if unit_id is not None:
+        params["unit_id"] = unit_id
+    return _newest_statement(shape), params
+
+
+def newest_reports_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+    unit_id: int | None = None,
+) -> Select[Any]:
+    """Each unit's newest report version per criterion, set-based (one unit's, with
+    `unit_id`: with `cluster_ids` too, at a cost that does not grow with its versions)."""
+    query, params = _newest_call(
+        cluster_ids, year, period_id, unit_id, detail=detail, reviews=False
+    )
+    return query.params(params)
+
+
+def newest_entries_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+    unit_id: int | None = None,
+) -> Select[Any]:
+    """`newest_reports_query` with the newest review of each of those versions
+    (review_id, verified_score, and with `detail` its reason; NULL when not reviewed)."""
+    query, params = _newest_call(cluster_ids, year, period_id, unit_id, detail=detail, reviews=True)
+    return query.params(params)
 
 
 def newest_reviews_query(
@@ -440,44 +615,73 @@ async def newest_entries(
     unit_id: int | None = None,
 ) -> list[tuple[int, Entry]]:
     """(cluster id, entry) for each unit's newest version per criterion, with the newest
-    review of that version: two statements, however many versions there are."""
-    by_report: dict[int, tuple[int, Entry]] = {}
-    newest = newest_reports_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
-    for row in (await session.execute(newest)).mappings():
-        proposed = row["proposed_score"]
-        by_report[row["report_id"]] = (
-            row["cluster_id"],
-            Entry(
-                report_id=row["report_id"],
-                unit_id=row["unit_id"],
-                criterion_id=row["criterion_id"],
-                period_code=row["period_code"],
-                version=row["version"],
-                proposed=proposed if proposed is not None else ZERO,
-                late=row["late"],
-                max_points=row["max_points"],
-                value=row.get("value"),
-                note=row.get("note"),
-                reported_at=row.get("reported_at"),
-            ),
-        )
-    if not by_report:
-        return []
-    reviews = newest_reviews_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
-    for row in (await session.execute(reviews)).mappings():
-        found = by_report.get(row["report_id"])
-        if found is not None:  # a review of an older version stays in history only
-            cluster_id, entry = found
-            by_report[row["report_id"]] = (
-                cluster_id,
-                replace(
-                    entry,
-                    review_id=row["id"],
-                    verified=row["verified_score"],
-                    reason=row.get("reason"),
-                ),
+    review of that version: one statement, however many versions there are."""
+    query, params = _newest_call(cluster_ids, year, period_id, unit_id, detail=detail, reviews=True)
+    result = await session.execute(query, params)
+    out: list[tuple[int, Entry]] = []
+    if detail:
+        for (
+            report_id,
+            unit,
+            criterion_id,
+            cluster_id,
+            period_code,
+            version,
+            proposed,
+            late,
+            max_points,
+            value,
+            note,
+            reported_at,
+            review_id,
+            verified,
+            reason,
+        ) in result:
+            entry = Entry(
+                report_id,
+                unit,
+                criterion_id,
+                period_code,
+                version,
+                proposed if proposed is not None else ZERO,
+                late,
+                max_points,
+                value,
+                note,
+                reported_at,
+                review_id,
+                verified,
+                reason,
             )
-    return list(by_report.values())
+            out.append((cluster_id, entry))
+        return out
+    for (
+        report_id,
+        unit,
+        criterion_id,
+        cluster_id,
+        period_code,
+        version,
+        proposed,
+        late,
+        max_points,
+        review_id,
+        verified,
+    ) in result:
+        entry = Entry(
+            report_id,
+            unit,
+            criterion_id,
+            period_code,
+            version,
+            proposed if proposed is not None else ZERO,
+            late,
+            max_points,
+            review_id=review_id,
+            verified=verified,
+        )
+        out.append((cluster_id, entry))
+    return out
 
 
 async def unit_targets(
