@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -566,14 +566,38 @@ async def load_years(
         data[cluster_id].leaves.append(leaf)
         data[cluster_id].outline.append(leaf)
 
+    await _fill_entries(session, data, ids, year, period_id, detail)
+    await _ballot_votes(session, year, data)
+    return data
+
+
+async def _fill_entries(
+    session: AsyncSession,
+    data: dict[int, YearData],
+    ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None,
+    detail: bool,
+) -> None:
     active = {leaf.id for year_data in data.values() for leaf in year_data.leaves}
     for cluster_id, entry in await newest_entries(session, ids, year, period_id, detail=detail):
         year_data = data.get(cluster_id)
         # A report on a retired criterion stays in history but no longer counts.
         if year_data is not None and entry.criterion_id in active:
             year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
-    await _ballot_votes(session, year, data)
-    return data
+
+
+async def period_year(
+    session: AsyncSession, data: YearData, period_id: int, *, detail: bool = False
+) -> YearData:
+    """The same cluster year with only one period's reports counted, as `load_years` with
+    `period_id` would load it, without reading its rules, members and criteria again (a
+    period's summary beside the year to date): one statement."""
+    narrowed = replace(data, entries={}, ballot_votes=dict(data.ballot_votes))
+    await _fill_entries(
+        session, {data.cluster.id: narrowed}, [data.cluster.id], data.year.year, period_id, detail
+    )
+    return narrowed
 
 
 async def _ballot_votes(session: AsyncSession, year: int, data: dict[int, YearData]) -> None:
@@ -755,9 +779,19 @@ def totals(lines: Iterable[tuple[scoring.LeafRule, Scored | None]]) -> Totals:
     )
 
 
-def unit_totals(data: YearData, unit_id: int) -> Totals:
-    """A unit's proposed and verified totals over the year's active leaves."""
-    return totals((leaf.rule(), data.entry(unit_id, leaf.id)) for leaf in data.leaves)
+def unit_totals(
+    data: YearData, unit_id: int, rules: Sequence[scoring.LeafRule] | None = None
+) -> Totals:
+    """A unit's proposed and verified totals over the year's active leaves (`rules`: the
+    leaves' rules in order, when the caller already has them, as a board of every unit
+    does)."""
+    if rules is None:
+        rules = [leaf.rule() for leaf in data.leaves]
+    entries = data.entries
+    return totals(
+        (rule, entries.get((unit_id, leaf.id)))
+        for rule, leaf in zip(rules, data.leaves, strict=True)
+    )
 
 
 def build_board(
@@ -769,7 +803,7 @@ def build_board(
     """Rank every member by verified total (ties share a rank) and rate them."""
     rules = [leaf.rule() for leaf in data.leaves]
     levels = data.levels()
-    totals = {m.unit_id: unit_totals(data, m.unit_id) for m in data.members}
+    totals = {m.unit_id: unit_totals(data, m.unit_id, rules) for m in data.members}
     tiebreak = (
         {m.code: data.ballot_votes.get(m.unit_id, 0) for m in data.members}
         if data.tie_rule == "ballot" and data.ballot_votes
