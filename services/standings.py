@@ -273,10 +273,11 @@ def _report_columns(detail: bool) -> list[Any]:
     return columns
 
 
-def _newest_ids_by_window(shape: _Shape) -> Any:
-    """(id) of each newest version, ranked over the scope's report rows: one pass over a
-    board's rows (about one version per unit, criterion and period), sorting only ids and
-    keys; the full rows of the winners are read afterwards by primary key."""
+def _newest_by_window(shape: _Shape) -> Any:
+    """Each newest version's row, ranked over the scope's report rows: one pass over a
+    board's rows (about one version per unit, criterion and period). The row rides through
+    the sort, so the winners need no second read of the reports (on PostgreSQL, for every
+    cluster at once, that second read is a scan of the whole table)."""
     rn = (
         func.row_number()
         .over(
@@ -286,7 +287,7 @@ def _newest_ids_by_window(shape: _Shape) -> Any:
         .label("rn")
     )
     inner = (
-        select(Report.id, rn)
+        select(*_report_columns(shape.detail), rn)
         .join(Period, Period.id == Report.period_id)
         .where(Period.year == _YEAR)
     )
@@ -299,11 +300,12 @@ def _newest_ids_by_window(shape: _Shape) -> Any:
     if shape.by_unit:
         inner = inner.where(Report.unit_id == _UNIT)
     ranked = inner.subquery("ranked")
-    return select(ranked.c.id).where(ranked.c.rn == 1).subquery("newest")
+    columns = [c for c in ranked.c if c.name != "rn"]
+    return select(*columns).where(ranked.c.rn == 1).subquery("newest")
 
 
-def _newest_ids_by_probe(shape: _Shape) -> Any:
-    """(id) of one unit's newest version of each criterion, found by index probes: for each
+def _newest_by_probe(shape: _Shape) -> Any:
+    """One unit's newest version of each criterion, found by index probes: for each
     criterion and period of the year, the highest version is one backward seek into the
     (unit, criterion, period) range of the reports' unique index, so a criterion corrected
     2,000 times costs what one reported once does. Then the latest period with a version
@@ -350,18 +352,20 @@ def _newest_ids_by_probe(shape: _Shape) -> Any:
         .label("rn")
     )
     ranked = select(cell.c.id, rn).subquery("ranked")
-    return select(ranked.c.id).where(ranked.c.rn == 1, ranked.c.id.is_not(None)).subquery("newest")
+    ids = select(ranked.c.id).where(ranked.c.rn == 1, ranked.c.id.is_not(None)).subquery("ids")
+    return (
+        select(*_report_columns(shape.detail))
+        .select_from(ids)
+        .join(Report, Report.id == ids.c.id)
+        .join(Period, Period.id == Report.period_id)
+        .subquery("newest")
+    )
 
 
 @functools.cache
 def _newest_statement(shape: _Shape) -> Select[Any]:
-    newest = _newest_ids_by_probe(shape) if shape.probe else _newest_ids_by_window(shape)
-    query = (
-        select(*_report_columns(shape.detail))
-        .select_from(newest)
-        .join(Report, Report.id == newest.c.id)
-        .join(Period, Period.id == Report.period_id)
-    )
+    newest = _newest_by_probe(shape) if shape.probe else _newest_by_window(shape)
+    query = select(*newest.c)
     if not shape.reviews:
         return query
     # The newest review of that version: the one no later review of the same report beats.
@@ -380,7 +384,7 @@ def _newest_statement(shape: _Shape) -> Select[Any]:
     if shape.detail:
         review_columns.append(Review.reason)
     return query.add_columns(*review_columns).outerjoin(
-        Review, (Review.report_id == Report.id) & ~beaten
+        Review, (Review.report_id == newest.c.report_id) & ~beaten
     )
 
 
