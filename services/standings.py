@@ -275,9 +275,12 @@ def _report_columns(detail: bool) -> list[Any]:
 
 def _newest_by_window(shape: _Shape) -> Any:
     """Each newest version's row, ranked over the scope's report rows: one pass over a
-    board's rows (about one version per unit, criterion and period). The row rides through
-    the sort, so the winners need no second read of the reports (on PostgreSQL, for every
-    cluster at once, that second read is a scan of the whole table)."""
+    board's rows (about one version per unit, criterion and period).
+
+    For some clusters only ids and keys are sorted and the winners' rows read by primary
+    key, a few hundred lookups per cluster; for every cluster at once the rows ride
+    through the sort instead, as reading the winners again would be a second pass over the
+    whole table (PostgreSQL hashes them)."""
     rn = (
         func.row_number()
         .over(
@@ -286,10 +289,9 @@ def _newest_by_window(shape: _Shape) -> Any:
         )
         .label("rn")
     )
+    carried = [Report.id.label("report_id")] if shape.by_cluster else _report_columns(shape.detail)
     inner = (
-        select(*_report_columns(shape.detail), rn)
-        .join(Period, Period.id == Report.period_id)
-        .where(Period.year == _YEAR)
+        select(*carried, rn).join(Period, Period.id == Report.period_id).where(Period.year == _YEAR)
     )
     if shape.by_cluster:
         inner = inner.where(Period.cluster_id.in_(_CLUSTERS))
@@ -301,7 +303,21 @@ def _newest_by_window(shape: _Shape) -> Any:
         inner = inner.where(Report.unit_id == _UNIT)
     ranked = inner.subquery("ranked")
     columns = [c for c in ranked.c if c.name != "rn"]
-    return select(*columns).where(ranked.c.rn == 1).subquery("newest")
+    winners = select(*columns).where(ranked.c.rn == 1).subquery("winners")
+    if not shape.by_cluster:
+        return winners
+    return _read_rows(winners.c.report_id, shape.detail)
+
+
+def _read_rows(report_id: Any, detail: bool) -> Any:
+    """The report rows (with their period) of the ids in `report_id`'s subquery."""
+    return (
+        select(*_report_columns(detail))
+        .select_from(report_id.table)
+        .join(Report, Report.id == report_id)
+        .join(Period, Period.id == Report.period_id)
+        .subquery("newest")
+    )
 
 
 def _newest_by_probe(shape: _Shape) -> Any:
@@ -353,13 +369,7 @@ def _newest_by_probe(shape: _Shape) -> Any:
     )
     ranked = select(cell.c.id, rn).subquery("ranked")
     ids = select(ranked.c.id).where(ranked.c.rn == 1, ranked.c.id.is_not(None)).subquery("ids")
-    return (
-        select(*_report_columns(shape.detail))
-        .select_from(ids)
-        .join(Report, Report.id == ids.c.id)
-        .join(Period, Period.id == Report.period_id)
-        .subquery("newest")
-    )
+    return _read_rows(ids.c.id, shape.detail)
 
 
 @functools.cache
