@@ -277,10 +277,10 @@ def _newest_by_window(shape: _Shape) -> Any:
     """Each newest version's row, ranked over the scope's report rows: one pass over a
     board's rows (about one version per unit, criterion and period).
 
-    For some clusters only ids and keys are sorted and the winners' rows read by primary
-    key, a few hundred lookups per cluster; for every cluster at once the rows ride
-    through the sort instead, as reading the winners again would be a second pass over the
-    whole table (PostgreSQL hashes them)."""
+    For listed clusters only ids and keys are sorted and the winners' rows read by primary
+    key, a few hundred lookups per cluster; for every cluster at once the rows ride through
+    the sort instead, as reading the winners again would be a second pass over the whole
+    table (PostgreSQL hashes them)."""
     rn = (
         func.row_number()
         .over(
