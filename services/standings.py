@@ -95,8 +95,8 @@ class Group:
 class Entry:
     """The newest report of one unit on one criterion, with the newest review of it.
 
-    Boards load only what ranks (`detail=False`); the value, note, time and the review's
-    reason are loaded for the review screens and the export.
+    Boards load only what ranks (`detail=False`); the maximum in force, the value, note,
+    time and the review's reason are loaded for the review screens and the export.
     """
 
     report_id: int
@@ -266,10 +266,9 @@ def _report_columns(detail: bool) -> list[Any]:
         Report.version,
         Report.proposed_score,
         Report.late,
-        Report.max_points,
     ]
     if detail:
-        columns += [Report.value, Report.note, Report.reported_at]
+        columns += [Report.max_points, Report.value, Report.note, Report.reported_at]
     return columns
 
 
@@ -702,7 +701,6 @@ async def newest_entries(
         version,
         proposed,
         late,
-        max_points,
         review_id,
         verified,
     ) in result:
@@ -714,7 +712,6 @@ async def newest_entries(
             version,
             proposed if proposed is not None else ZERO,
             late,
-            max_points,
             review_id=review_id,
             verified=verified,
         )
