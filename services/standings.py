@@ -502,25 +502,12 @@ async def load_years(
     With `period_id`, only the reports of that period count (a period's export/summary);
     without `detail`, only what ranks is loaded (values, notes and reasons are not).
     """
-    head = select(Cluster, ClusterYear).join(
-        ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == year)
-    )
-    if cluster_ids is not None:
-        head = head.where(Cluster.id.in_(cluster_ids))
-    data: dict[int, YearData] = {
-        cluster.id: YearData(cluster=cluster, year=cluster_year)
-        for cluster, cluster_year in (await session.execute(head)).all()
-    }
-    if not data:
-        return {}
-    ids = list(data) if cluster_ids is not None else None
-
-    def scoped(column: Any) -> Any:
-        return true() if ids is None else column.in_(ids)
-
-    members = (
+    # The clusters' years and their members in one statement: a board is a handful of
+    # statements, and each one is a round trip worth saving.
+    head = (
         select(
-            Membership.cluster_id,
+            Cluster,
+            ClusterYear,
             Membership.role,
             Unit.id,
             Unit.code,
@@ -529,17 +516,30 @@ async def load_years(
             Unit.valid_from,
             Unit.valid_to,
         )
-        .join(Unit, Unit.id == Membership.unit_id)
-        .where(Membership.year == year, scoped(Membership.cluster_id))
-        .order_by(Membership.cluster_id, Unit.code)
+        .join(ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == year))
+        .outerjoin(Membership, (Membership.cluster_id == Cluster.id) & (Membership.year == year))
+        .outerjoin(Unit, Unit.id == Membership.unit_id)
+        .order_by(Cluster.id, Unit.code)
     )
-    for cluster_id, role, unit_id, code, name, short, since, until in await session.execute(
-        members
-    ):
-        if cluster_id in data:
-            data[cluster_id].members.append(
+    if cluster_ids is not None:
+        head = head.where(Cluster.id.in_(cluster_ids))
+    data: dict[int, YearData] = {}
+    for cluster, cluster_year, role, unit_id, code, name, short, since, until in (
+        await session.execute(head)
+    ).all():
+        year_data = data.get(cluster.id)
+        if year_data is None:
+            year_data = data[cluster.id] = YearData(cluster=cluster, year=cluster_year)
+        if unit_id is not None:  # None: a cluster year without members
+            year_data.members.append(
                 Member(unit_id, code, name, short, role, valid_from=since, valid_to=until)
             )
+    if not data:
+        return {}
+    ids = list(data) if cluster_ids is not None else None
+
+    def scoped(column: Any) -> Any:
+        return true() if ids is None else column.in_(ids)
 
     criteria = (
         select(
