@@ -357,16 +357,27 @@ GROUP BY n.unit_id
 
 
 async def timed(
-    runs: int, work: Callable[[], Awaitable[T]], *, warm_up: bool = True
-) -> tuple[float, T]:
-    """The median wall time of `runs` runs (after one warm-up), and the last result."""
-    result: Any = await work() if warm_up else None
-    times = []
+    runs: int,
+    service: Callable[[], Awaitable[T]],
+    baseline: Callable[[], Awaitable[Any]],
+    *,
+    warm_up: bool = True,
+) -> tuple[float, float, T]:
+    """The median wall times of `runs` runs of the service and of its baseline (after one
+    warm-up of each), and the service's last result. The two alternate run by run, so a
+    machine that gets busier or quieter meanwhile weighs on both alike."""
+    result: Any = await service() if warm_up else None
+    if warm_up:
+        await baseline()
+    mine, theirs = [], []
     for _ in range(runs):
         began = time.perf_counter()
-        result = await work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times), result
+        result = await service()
+        mine.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await baseline()
+        theirs.append(time.perf_counter() - began)
+    return statistics.median(mine), statistics.median(theirs), result
 
 
 async def run_backend(name: str, url: str, clusters: int) -> None:
@@ -381,7 +392,7 @@ async def run_backend(name: str, url: str, clusters: int) -> None:
         emit(f"{name}/generate", "reports", counts["reports"], "count")
         sessions = session_factory(engine)
         cluster_id = clusters // 2 or 1
-        runs_one, runs_all = 7, (2 if clusters > 100 else 5)
+        runs_one, runs_all = 15, (3 if clusters > 100 else 5)
 
         async def sql(query: str, **params: Any) -> list[Any]:
             async with engine.connect() as conn:
@@ -464,8 +475,7 @@ async def run_backend(name: str, url: str, clusters: int) -> None:
         ]
         for case, runs, service, baseline, what in cases:
             warm = case != "leaderboard_all_clusters"
-            mine_s, result = await timed(runs, service, warm_up=warm)
-            sql_s, _ = await timed(runs, baseline, warm_up=warm)
+            mine_s, sql_s, result = await timed(runs, service, baseline, warm_up=warm)
             extra = ""
             if case == "export_one_cluster":
                 extra = f"; {len(result.content) / 1024:.0f} KiB workbook"

@@ -2,10 +2,11 @@
 
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
 any period of the year (the latest period, then the highest version). It is one set-based
-query for every unit of one or many clusters, and one more for the newest review of each of
-those versions: never a query per unit or per criterion, so a nationwide database (1,000
-clusters) answers as fast as one cluster. A unit's own /tiendo sheet (services/reporting)
-runs the same two queries scoped to that unit, and is scored by the same `totals`.
+statement for every unit of one or many clusters, the newest review of each of those
+versions included: never a query per unit or per criterion. A board ranks the scope's
+report rows with a window; a unit's own /tiendo sheet (services/reporting) probes the
+reports' unique index once per criterion and period instead, so its cost does not grow with
+the number of versions, and is scored by the same `totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -13,6 +14,7 @@ report after the chair reviewed it needs a new review (the old one stays in hist
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,8 +22,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Integer, Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from models.tables import (
     Ballot,
@@ -92,8 +95,8 @@ class Group:
 class Entry:
     """The newest report of one unit on one criterion, with the newest review of it.
 
-    Boards load only what ranks (`detail=False`); the value, note, time and the review's
-    reason are loaded for the review screens and the export.
+    Boards load only what ranks (`detail=False`); the maximum in force, the value, note,
+    time and the review's reason are loaded for the review screens and the export.
     """
 
     report_id: int
@@ -230,23 +233,30 @@ def _scope(
     return query
 
 
-def newest_reports_query(
-    cluster_ids: Sequence[int] | None,
-    year: int,
-    period_id: int | None = None,
-    *,
-    detail: bool = True,
-    unit_id: int | None = None,
-) -> Select[Any]:
-    """Each unit's newest report version per criterion (rank 1 of a window), set-based."""
-    rn = (
-        func.row_number()
-        .over(
-            partition_by=(Report.unit_id, Report.criterion_id),
-            order_by=(Period.starts_on.desc(), Report.version.desc()),
-        )
-        .label("rn")
-    )
+# The newest version of a unit's report on a criterion: the latest period (by its start,
+# then the later period row for two that start the same day), then the highest version.
+# Built once per shape with bound parameters: composing these statements costs more than
+# running them for one unit's sheet, and a cached shape also reuses its compiled SQL.
+_YEAR = bindparam("year", type_=Integer)
+_CLUSTERS = bindparam("cluster_ids", type_=Integer, expanding=True)
+_PERIOD = bindparam("period_id", type_=Integer)
+_UNIT = bindparam("unit_id", type_=Integer)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    by_cluster: bool
+    by_period: bool
+    by_unit: bool
+    detail: bool
+    reviews: bool
+
+    @property
+    def probe(self) -> bool:
+        return self.by_unit and self.by_cluster
+
+
+def _report_columns(detail: bool) -> list[Any]:
     columns: list[Any] = [
         Report.id.label("report_id"),
         Report.unit_id,
@@ -256,14 +266,192 @@ def newest_reports_query(
         Report.version,
         Report.proposed_score,
         Report.late,
-        Report.max_points,
     ]
     if detail:
-        columns += [Report.value, Report.note, Report.reported_at]
-    inner = select(*columns, rn).join(Period, Period.id == Report.period_id)
-    scoped = _scope(inner.where(Period.year == year), cluster_ids, period_id, unit_id)
-    sub = scoped.subquery("newest")
-    return select(*(c for c in sub.c if c.name != "rn")).where(sub.c.rn == 1)
+        columns += [Report.max_points, Report.value, Report.note, Report.reported_at]
+    return columns
+
+
+def _newest_by_window(shape: _Shape) -> Any:
+    """Each newest version's row, ranked over the scope's report rows: one pass over a
+    board's rows (about one version per unit, criterion and period).
+
+    For listed clusters only ids and keys are sorted and the winners' rows read by primary
+    key, a few hundred lookups per cluster; for every cluster at once the rows ride through
+    the sort instead, as reading the winners again would be a second pass over the whole
+    table (PostgreSQL hashes them)."""
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=(Report.unit_id, Report.criterion_id),
+            order_by=(Period.starts_on.desc(), Period.id.desc(), Report.version.desc()),
+        )
+        .label("rn")
+    )
+    carried = [Report.id.label("report_id")] if shape.by_cluster else _report_columns(shape.detail)
+    inner = (
+        select(*carried, rn).join(Period, Period.id == Report.period_id).where(Period.year == _YEAR)
+    )
+    if shape.by_cluster:
+        inner = inner.where(Period.cluster_id.in_(_CLUSTERS))
+    if shape.by_period:
+        inner = inner.where(Report.period_id == _PERIOD)
+    # Inside the window, not around it: the partitions are per unit and criterion, so a
+    # narrower scope changes no rank.
+    if shape.by_unit:
+        inner = inner.where(Report.unit_id == _UNIT)
+    ranked = inner.subquery("ranked")
+    columns = [c for c in ranked.c if c.name != "rn"]
+    winners = select(*columns).where(ranked.c.rn == 1).subquery("winners")
+    if not shape.by_cluster:
+        return winners
+    return _read_rows(winners.c.report_id, shape.detail)
+
+
+def _read_rows(report_id: Any, detail: bool) -> Any:
+    """The report rows (with their period) of the ids in `report_id`'s subquery."""
+    return (
+        select(*_report_columns(detail))
+        .select_from(report_id.table)
+        .join(Report, Report.id == report_id)
+        .join(Period, Period.id == Report.period_id)
+        .subquery("newest")
+    )
+
+
+def _newest_by_probe(shape: _Shape) -> Any:
+    """One unit's newest version of each criterion, found by index probes: for each
+    criterion and period of the year, the highest version is one backward seek into the
+    (unit, criterion, period) range of the reports' unique index, so a criterion corrected
+    2,000 times costs what one reported once does. Then the latest period with a version
+    wins (a window over criteria x periods rows, a few hundred at most)."""
+    probe = aliased(Report, name="probe")
+    top_version = (
+        select(probe.id)
+        .where(
+            probe.unit_id == _UNIT,
+            probe.criterion_id == Criterion.id,
+            probe.period_id == Period.id,
+        )
+        .order_by(probe.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    cells = (
+        select(
+            Criterion.id.label("criterion_id"),
+            Period.id.label("period_id"),
+            Period.starts_on,
+            top_version.label("id"),
+        )
+        .join(
+            Period,
+            (Period.cluster_id == Criterion.cluster_id) & (Period.year == Criterion.year),
+        )
+        .where(
+            Criterion.cluster_id.in_(_CLUSTERS),
+            Criterion.year == _YEAR,
+            Criterion.kind != CriterionKind.GROUP,
+        )
+    )
+    if shape.by_period:
+        cells = cells.where(Period.id == _PERIOD)
+    cell = cells.subquery("cells")
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=cell.c.criterion_id,
+            # Periods without a version last, so rank 1 is a real one whenever one exists.
+            order_by=(cell.c.id.is_(None), cell.c.starts_on.desc(), cell.c.period_id.desc()),
+        )
+        .label("rn")
+    )
+    ranked = select(cell.c.id, rn).subquery("ranked")
+    ids = select(ranked.c.id).where(ranked.c.rn == 1, ranked.c.id.is_not(None)).subquery("ids")
+    return _read_rows(ids.c.id, shape.detail)
+
+
+@functools.cache
+def _newest_statement(shape: _Shape) -> Select[Any]:
+    newest = _newest_by_probe(shape) if shape.probe else _newest_by_window(shape)
+    query = select(*newest.c)
+    if not shape.reviews:
+        return query
+    # The newest review of that version: the one no later review of the same report beats.
+    # An anti-join on the reviews' report index, the same plan on SQLite and PostgreSQL.
+    later = aliased(Review, name="later")
+    beaten = (
+        select(later.id)
+        .where(
+            later.report_id == Review.report_id,
+            (later.reviewed_at > Review.reviewed_at)
+            | ((later.reviewed_at == Review.reviewed_at) & (later.id > Review.id)),
+        )
+        .exists()
+    )
+    review_columns: list[Any] = [Review.id.label("review_id"), Review.verified_score]
+    if shape.detail:
+        review_columns.append(Review.reason)
+    return query.add_columns(*review_columns).outerjoin(
+        Review, (Review.report_id == newest.c.report_id) & ~beaten
+    )
+
+
+def _newest_call(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None,
+    unit_id: int | None,
+    *,
+    detail: bool,
+    reviews: bool,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The cached statement of this scope's shape, and its parameters."""
+    shape = _Shape(
+        by_cluster=cluster_ids is not None,
+        by_period=period_id is not None,
+        by_unit=unit_id is not None,
+        detail=detail,
+        reviews=reviews,
+    )
+    params: dict[str, Any] = {"year": year}
+    if cluster_ids is not None:
+        params["cluster_ids"] = list(cluster_ids)
+    if period_id is not None:
+        params["period_id"] = period_id
+    if unit_id is not None:
+        params["unit_id"] = unit_id
+    return _newest_statement(shape), params
+
+
+def newest_reports_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+    unit_id: int | None = None,
+) -> Select[Any]:
+    """Each unit's newest report version per criterion, set-based (one unit's, with
+    `unit_id`: with `cluster_ids` too, at a cost that does not grow with its versions)."""
+    query, params = _newest_call(
+        cluster_ids, year, period_id, unit_id, detail=detail, reviews=False
+    )
+    return query.params(params)
+
+
+def newest_entries_query(
+    cluster_ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None = None,
+    *,
+    detail: bool = True,
+    unit_id: int | None = None,
+) -> Select[Any]:
+    """`newest_reports_query` with the newest review of each of those versions
+    (review_id, verified_score, and with `detail` its reason; NULL when not reviewed)."""
+    query, params = _newest_call(cluster_ids, year, period_id, unit_id, detail=detail, reviews=True)
+    return query.params(params)
 
 
 def newest_reviews_query(
@@ -314,25 +502,12 @@ async def load_years(
     With `period_id`, only the reports of that period count (a period's export/summary);
     without `detail`, only what ranks is loaded (values, notes and reasons are not).
     """
-    head = select(Cluster, ClusterYear).join(
-        ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == year)
-    )
-    if cluster_ids is not None:
-        head = head.where(Cluster.id.in_(cluster_ids))
-    data: dict[int, YearData] = {
-        cluster.id: YearData(cluster=cluster, year=cluster_year)
-        for cluster, cluster_year in (await session.execute(head)).all()
-    }
-    if not data:
-        return {}
-    ids = list(data) if cluster_ids is not None else None
-
-    def scoped(column: Any) -> Any:
-        return true() if ids is None else column.in_(ids)
-
-    members = (
+    # The clusters' years and their members in one statement: a board is a handful of
+    # statements, and each one is a round trip worth saving.
+    head = (
         select(
-            Membership.cluster_id,
+            Cluster,
+            ClusterYear,
             Membership.role,
             Unit.id,
             Unit.code,
@@ -341,17 +516,30 @@ async def load_years(
             Unit.valid_from,
             Unit.valid_to,
         )
-        .join(Unit, Unit.id == Membership.unit_id)
-        .where(Membership.year == year, scoped(Membership.cluster_id))
-        .order_by(Membership.cluster_id, Unit.code)
+        .join(ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == year))
+        .outerjoin(Membership, (Membership.cluster_id == Cluster.id) & (Membership.year == year))
+        .outerjoin(Unit, Unit.id == Membership.unit_id)
+        .order_by(Cluster.id, Unit.code)
     )
-    for cluster_id, role, unit_id, code, name, short, since, until in await session.execute(
-        members
-    ):
-        if cluster_id in data:
-            data[cluster_id].members.append(
+    if cluster_ids is not None:
+        head = head.where(Cluster.id.in_(cluster_ids))
+    data: dict[int, YearData] = {}
+    for cluster, cluster_year, role, unit_id, code, name, short, since, until in (
+        await session.execute(head)
+    ).all():
+        year_data = data.get(cluster.id)
+        if year_data is None:
+            year_data = data[cluster.id] = YearData(cluster=cluster, year=cluster_year)
+        if unit_id is not None:  # None: a cluster year without members
+            year_data.members.append(
                 Member(unit_id, code, name, short, role, valid_from=since, valid_to=until)
             )
+    if not data:
+        return {}
+    ids = list(data) if cluster_ids is not None else None
+
+    def scoped(column: Any) -> Any:
+        return true() if ids is None else column.in_(ids)
 
     criteria = (
         select(
@@ -391,14 +579,38 @@ async def load_years(
         data[cluster_id].leaves.append(leaf)
         data[cluster_id].outline.append(leaf)
 
+    await _fill_entries(session, data, ids, year, period_id, detail)
+    await _ballot_votes(session, year, data)
+    return data
+
+
+async def _fill_entries(
+    session: AsyncSession,
+    data: dict[int, YearData],
+    ids: Sequence[int] | None,
+    year: int,
+    period_id: int | None,
+    detail: bool,
+) -> None:
     active = {leaf.id for year_data in data.values() for leaf in year_data.leaves}
     for cluster_id, entry in await newest_entries(session, ids, year, period_id, detail=detail):
         year_data = data.get(cluster_id)
         # A report on a retired criterion stays in history but no longer counts.
         if year_data is not None and entry.criterion_id in active:
             year_data.entries[(entry.unit_id, entry.criterion_id)] = entry
-    await _ballot_votes(session, year, data)
-    return data
+
+
+async def period_year(
+    session: AsyncSession, data: YearData, period_id: int, *, detail: bool = False
+) -> YearData:
+    """The same cluster year with only one period's reports counted, as `load_years` with
+    `period_id` would load it, without reading its rules, members and criteria again (a
+    period's summary beside the year to date): one statement."""
+    narrowed = replace(data, entries={}, ballot_votes=dict(data.ballot_votes))
+    await _fill_entries(
+        session, {data.cluster.id: narrowed}, [data.cluster.id], data.year.year, period_id, detail
+    )
+    return narrowed
 
 
 async def _ballot_votes(session: AsyncSession, year: int, data: dict[int, YearData]) -> None:
@@ -440,44 +652,71 @@ async def newest_entries(
     unit_id: int | None = None,
 ) -> list[tuple[int, Entry]]:
     """(cluster id, entry) for each unit's newest version per criterion, with the newest
-    review of that version: two statements, however many versions there are."""
-    by_report: dict[int, tuple[int, Entry]] = {}
-    newest = newest_reports_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
-    for row in (await session.execute(newest)).mappings():
-        proposed = row["proposed_score"]
-        by_report[row["report_id"]] = (
-            row["cluster_id"],
-            Entry(
-                report_id=row["report_id"],
-                unit_id=row["unit_id"],
-                criterion_id=row["criterion_id"],
-                period_code=row["period_code"],
-                version=row["version"],
-                proposed=proposed if proposed is not None else ZERO,
-                late=row["late"],
-                max_points=row["max_points"],
-                value=row.get("value"),
-                note=row.get("note"),
-                reported_at=row.get("reported_at"),
-            ),
-        )
-    if not by_report:
-        return []
-    reviews = newest_reviews_query(cluster_ids, year, period_id, detail=detail, unit_id=unit_id)
-    for row in (await session.execute(reviews)).mappings():
-        found = by_report.get(row["report_id"])
-        if found is not None:  # a review of an older version stays in history only
-            cluster_id, entry = found
-            by_report[row["report_id"]] = (
-                cluster_id,
-                replace(
-                    entry,
-                    review_id=row["id"],
-                    verified=row["verified_score"],
-                    reason=row.get("reason"),
-                ),
+    review of that version: one statement, however many versions there are."""
+    query, params = _newest_call(cluster_ids, year, period_id, unit_id, detail=detail, reviews=True)
+    result = await session.execute(query, params)
+    out: list[tuple[int, Entry]] = []
+    if detail:
+        for (
+            report_id,
+            unit,
+            criterion_id,
+            cluster_id,
+            period_code,
+            version,
+            proposed,
+            late,
+            max_points,
+            value,
+            note,
+            reported_at,
+            review_id,
+            verified,
+            reason,
+        ) in result:
+            entry = Entry(
+                report_id,
+                unit,
+                criterion_id,
+                period_code,
+                version,
+                proposed if proposed is not None else ZERO,
+                late,
+                max_points,
+                value,
+                note,
+                reported_at,
+                review_id,
+                verified,
+                reason,
             )
-    return list(by_report.values())
+            out.append((cluster_id, entry))
+        return out
+    for (
+        report_id,
+        unit,
+        criterion_id,
+        cluster_id,
+        period_code,
+        version,
+        proposed,
+        late,
+        review_id,
+        verified,
+    ) in result:
+        entry = Entry(
+            report_id,
+            unit,
+            criterion_id,
+            period_code,
+            version,
+            proposed if proposed is not None else ZERO,
+            late,
+            review_id=review_id,
+            verified=verified,
+        )
+        out.append((cluster_id, entry))
+    return out
 
 
 async def unit_targets(
@@ -551,9 +790,19 @@ def totals(lines: Iterable[tuple[scoring.LeafRule, Scored | None]]) -> Totals:
     )
 
 
-def unit_totals(data: YearData, unit_id: int) -> Totals:
-    """A unit's proposed and verified totals over the year's active leaves."""
-    return totals((leaf.rule(), data.entry(unit_id, leaf.id)) for leaf in data.leaves)
+def unit_totals(
+    data: YearData, unit_id: int, rules: Sequence[scoring.LeafRule] | None = None
+) -> Totals:
+    """A unit's proposed and verified totals over the year's active leaves (`rules`: the
+    leaves' rules in order, when the caller already has them, as a board of every unit
+    does)."""
+    if rules is None:
+        rules = [leaf.rule() for leaf in data.leaves]
+    entries = data.entries
+    return totals(
+        (rule, entries.get((unit_id, leaf.id)))
+        for rule, leaf in zip(rules, data.leaves, strict=True)
+    )
 
 
 def build_board(
@@ -565,7 +814,7 @@ def build_board(
     """Rank every member by verified total (ties share a rank) and rate them."""
     rules = [leaf.rule() for leaf in data.leaves]
     levels = data.levels()
-    totals = {m.unit_id: unit_totals(data, m.unit_id) for m in data.members}
+    totals = {m.unit_id: unit_totals(data, m.unit_id, rules) for m in data.members}
     tiebreak = (
         {m.code: data.ballot_votes.get(m.unit_id, 0) for m in data.members}
         if data.tie_rule == "ballot" and data.ballot_votes

@@ -16,7 +16,16 @@ from services.access import Actor, Permission
 from services.calendar import PeriodState, exists_during
 from services.leaderboard import cluster_named_first, working_year
 from services.reporting import PeriodView, find_period, period_views
-from services.standings import Board, Leaf, Member, YearData, build_board, last_posts, load_years
+from services.standings import (
+    Board,
+    Leaf,
+    Member,
+    YearData,
+    build_board,
+    last_posts,
+    load_years,
+    period_year,
+)
 
 
 @dataclass(frozen=True)
@@ -121,10 +130,8 @@ async def _build(
     now: datetime,
 ) -> Summary:
     year = cluster_year.year
-    in_period: YearData = (
-        await load_years(session, year, [cluster.id], period_id=period.id, detail=False)
-    )[cluster.id]
     to_date: YearData = (await load_years(session, year, [cluster.id], detail=False))[cluster.id]
+    in_period = await period_year(session, to_date, period.id)
     post = (await last_posts(session, year, [cluster.id])).get(cluster.id)
     board = build_board(
         to_date, now, post.standings if post else None, post.posted_at if post else None
