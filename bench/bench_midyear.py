@@ -24,16 +24,13 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import make_url
-
-from bench.bench_scale import NOW, PG_ADMIN_URL, YEAR, _pg_admin, generate, timed
+from bench.bench_scale import NOW, YEAR, generate, on_postgres, timed
 from models.db import create_engine, session_factory
 from models.migrate import upgrade
 from models.tables import Cluster, ClusterYear
@@ -126,20 +123,8 @@ async def run_backend(name: str, url: str, clusters: int) -> None:
 async def main(clusters: int, postgres: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-midyear-") as folder:
         await run_backend("sqlite", f"sqlite+aiosqlite:///{Path(folder) / 'm.db'}", clusters)
-    if not postgres:
-        return
-    name = f"thidua_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        progress(f"[postgresql] skipped: not reachable at {PG_ADMIN_URL}: {exc}")
-        emit("postgresql", "skipped", 1, "count", f"PostgreSQL not reachable: {exc}"[:200])
-        return
-    try:
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        await run_backend("postgresql", url, clusters)
-    finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if postgres:
+        await on_postgres(lambda url: run_backend("postgresql", url, clusters))
 
 
 def cli() -> None:

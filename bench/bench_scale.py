@@ -504,8 +504,13 @@ async def main(clusters: int, postgres: bool) -> None:
         path = Path(folder) / "scale.db"
         await run_backend("sqlite", f"sqlite+aiosqlite:///{path}", clusters)
         emit("sqlite/file", "size_mb", path.stat().st_size / 1e6, "MB", "the generated database")
-    if not postgres:
-        return
+    if postgres:
+        await on_postgres(lambda url: run_backend("postgresql", url, clusters))
+
+
+async def on_postgres(run: Callable[[str], Awaitable[None]]) -> None:
+    """`run` on a scratch PostgreSQL database (dropped after), or a "skipped" figure when
+    the server is not reachable."""
     name = f"thidua_bench_{uuid.uuid4().hex[:10]}"
     try:
         await _pg_admin(f'CREATE DATABASE "{name}"')
@@ -514,8 +519,7 @@ async def main(clusters: int, postgres: bool) -> None:
         emit("postgresql", "skipped", 1, "count", f"PostgreSQL not reachable: {exc}"[:200])
         return
     try:
-        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        await run_backend("postgresql", url, clusters)
+        await run(make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
     finally:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
