@@ -9,11 +9,15 @@ from importlib.metadata import version
 from services import workdays
 
 
-def test_the_stored_calendar_is_the_installed_librarys() -> None:
+def test_the_stored_calendar_is_the_installed_librarys_or_is_not_used() -> None:
     data = json.loads(workdays.CALENDAR_FILE.read_text(encoding="utf-8"))
-    # A new `holidays` may know new swaps: then run `python -m scripts.vn_calendar`.
-    assert data["holidays"] == version("holidays")
     stored = workdays._computed()
+    if data["holidays"] != version("holidays"):
+        # A fresh install took a newer `holidays` (it may know new swaps): the library
+        # answers every year, so a release upstream never makes the bot wrong or this
+        # suite red; `python -m scripts.vn_calendar` brings the memory saving back.
+        assert stored == {}
+        return
     assert sorted(stored) == [int(y) for y in data["years"]]
     assert 2024 in stored and 2030 in stored
     for year, days in stored.items():
