@@ -40,8 +40,7 @@ from handlers.i18n import texts
 from handlers.pacing import Window
 from handlers.reminder_texts import render
 from services import ballot as ballot_rules
-from services import housekeeping, onboarding, reminders
-from services import midyear as midyear_rules
+from services import housekeeping, onboarding, reminders, scheduled
 from services.addresses import Address
 from services.reminders import Due, Kind, Status
 from services.uow import Session
@@ -391,9 +390,7 @@ async def _run(rt: Runtime, now: datetime | None, catch_up: bool) -> BatchResult
         clock: Callable[[], datetime] = core.clock if now is None else (lambda: now)
         current = clock()
         async with core.session_factory()() as session:
-            found = await reminders.plan(session, current, catch_up=catch_up)
-            more = await midyear_rules.scheduled(session, current, catch_up=catch_up)
-            found.due, found.expired = found.due + more.due, found.expired + more.expired
+            found = await scheduled.plan(session, current, catch_up=catch_up)
             skipped = await reminders.record_skipped(
                 session, found.expired, current, owner=rt.owner
             )

@@ -22,7 +22,6 @@ from models.tables import (
     YearStatus,
 )
 from services import audit, calendar
-from services import ballot as ballot_rules
 from services.addresses import Address
 from services.cluster_file import year_settings
 from services.clusters import current_year
@@ -36,7 +35,7 @@ from services.reminders.audience import (
     to_units,
 )
 from services.reminders.ledger import new_only
-from services.reminders.messages import BallotRef, Due, PeriodRef, period_ref
+from services.reminders.messages import Due, PeriodRef, period_ref
 from services.reminders.schedule import (
     LOOKBACK,
     BoardRule,
@@ -135,45 +134,11 @@ async def plan(
             where = Where(cluster, tz, 0)
             items = await _board_items(reader, where, slot, year_row.year, rule.without_group)
             (found.due if state == "due" else found.expired).extend(items)
-    for item, state in await _ballot_items(session, reader, clusters, now, lookback):
-        if state == "due" or catch_up:
-            (found.due if state == "due" else found.expired).append(item)
     # Not in the ledger, or claimed by a process whose lease has lapsed (it died): due ones
     # are retried, those whose day ended are recorded as skipped.
     found.due = await new_only(session, found.due, now)
     found.expired = await new_only(session, found.expired, now)
     return found
-
-
-async def _ballot_items(
-    session: AsyncSession,
-    reader: Reader,
-    clusters: dict[int, Cluster],
-    now: datetime,
-    lookback: timedelta,
-) -> list[tuple[Due, str]]:
-    """Before an open ballot closes: each officer of a unit that has not voted, at each of
-    the rule's hours before the close (none before the ballot opened: it was announced)."""
-    out: list[tuple[Due, str]] = []
-    for waiting in await ballot_rules.waiting(session, now):
-        cluster = clusters[waiting.cluster_id]
-        where = Where(cluster, ZoneInfo(cluster.timezone), 0)
-        ref = BallotRef(waiting.id, waiting.kind, waiting.year, waiting.closes_at)
-        members = await reader.members(cluster.id, waiting.year)
-        for hours in waiting.remind_before_hours:
-            due_at = waiting.closes_at - timedelta(hours=hours)
-            if due_at <= waiting.opened_at:
-                continue
-            slot = Slot(f"ballot{waiting.id}-{hours}h", Kind.BALLOT, due_at, waiting.closes_at)
-            state = slot.state(now, lookback)
-            if state is None:
-                continue
-            items = await to_officers(reader, where, slot, waiting.units)
-            out.extend(
-                (replace(i, ballot=ref, subject_unit=members[i.unit_id or 0][0].short_name), state)
-                for i in items
-            )
-    return out
 
 
 async def _board_items(

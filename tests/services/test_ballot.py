@@ -25,7 +25,7 @@ from models.tables import (
     Unit,
     YearResult,
 )
-from services import ballot, documents, export, leaderboard, reminders, yearend
+from services import ballot, documents, export, leaderboard, reminders, scheduled, yearend
 from services.access import Actor, resolve_actor
 from services.errors import InvalidInput
 from tests.conftest import NOW
@@ -266,7 +266,7 @@ async def test_the_minutes_print_the_ballots_figures(
 
 
 async def _ballot_plan(session: AsyncSession, at: datetime) -> list[reminders.Due]:
-    found = await reminders.plan(session, at)
+    found = await scheduled.plan(session, at)
     return [d for d in found.due if d.kind is reminders.Kind.BALLOT]
 
 
