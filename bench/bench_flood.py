@@ -35,6 +35,7 @@ from bench._botkit import NOW, TOKEN, RecordingRequest, emit, percentile, progre
 from bot.settings import Settings
 from bot.telegram.app import ThiduaApp, build_application
 from bot.telegram.limits import OVERALL_PER_SECOND
+from tests.e2e.harness import cluster_toml
 
 BENCH = "flood"
 FIRST_ID = 9001
@@ -42,47 +43,8 @@ CODE = "FLOOD"
 
 
 def _cluster(units: int) -> str:
-    blocks = "".join(
-        f'[[units]]\ncode = "{CODE}-{n:03d}"\nname = "Sở Tài chính {n:03d}"\n'
-        f'short_name = "Tỉnh {n:03d}"\n\n'
-        for n in range(1, units + 1)
-    )
-    return f"""[cluster]
-code = "{CODE}"
-name = "Cụm thi đua {CODE}"
-kind = "cum"
-
-{blocks}
-[[years]]
-year = {NOW.year}
-chair = "{CODE}-001"
-vice_chair = "{CODE}-002"
-
-[years.periods]
-cadence = "yearly"
-deadline_day = 5
-
-[years.reminders]
-before_days = []
-overdue_days = 0
-escalate_after_days = 60
-
-[years.leaderboard]
-enabled = false
-
-[[years.criteria]]
-code = "1"
-name = "Thực hiện nhiệm vụ chuyên môn"
-kind = "group"
-
-[[years.criteria]]
-code = "1.1"
-name = "Thu ngân sách nhà nước đạt dự toán"
-kind = "quantitative"
-max_points = 40
-target = 100
-measure_unit = "%"
-"""
+    """The e2e tier's quiet one-period cluster, with `units` member units (001, 002, …)."""
+    return cluster_toml(CODE, NOW.year, units=[f"{n:03d}" for n in range(1, units + 1)])
 
 
 async def _seed(url: str, folder: Path, n: int) -> None:

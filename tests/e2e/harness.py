@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -495,11 +495,11 @@ class Person:
 # ------------------------------------------------------------------------------ cluster
 
 
-def cluster_toml(code: str, year: int, *, units: str = "ABCD", rules: str = "") -> str:
+def cluster_toml(code: str, year: int, *, units: Sequence[str] = "ABCD", rules: str = "") -> str:
     """A quiet cluster for `year`, so reports on the real clock fall in an open period: one
     yearly period, no reminders before its deadline and no weekly leaderboard post, so
-    nothing scheduled interrupts a conversation. `units`: one letter per member unit;
-    `rules`: more `[years.…]` tables (rating, ballot)."""
+    nothing scheduled interrupts a conversation. `units`: the member units' code suffixes
+    (the first chairs, the second is vice-chair); `rules`: more `[years.…]` tables."""
     members = "".join(
         f'[[units]]\ncode = "{code}-{u}"\nname = "Sở Tài chính tỉnh E2E {u}"\n'
         f'short_name = "Tỉnh {u}"\n\n'
@@ -513,8 +513,8 @@ kind = "cum"
 {members}
 [[years]]
 year = {year}
-chair = "{code}-A"
-vice_chair = "{code}-B"
+chair = "{code}-{units[0]}"
+vice_chair = "{code}-{units[1]}"
 
 [years.periods]
 cadence = "yearly"
@@ -584,7 +584,7 @@ def prepare_cluster(
     code: str,
     *,
     cli: bool = True,
-    units: str = "ABCD",
+    units: Sequence[str] = "ABCD",
     rules: str = "",
 ) -> dict[str, str]:
     """A cluster for the current year and an invitation per unit: unit code → token.
