@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -41,6 +43,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+@functools.cache
+def insert_ignoring(table: Table, dialect_name: str) -> Any:
+    """An INSERT into `table` that skips a row whose unique key is taken (ON CONFLICT DO
+    NOTHING, the same words on SQLite and PostgreSQL), built once per dialect. Skipping
+    rather than failing: on PostgreSQL a failed statement aborts the whole transaction, and
+    a duplicate is the expected answer of a race, not an error."""
+    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -18,9 +18,9 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.db import insert_ignoring
 from models.tables import (
     AuditEntry,
     Cluster,
@@ -629,7 +629,6 @@ def _report_insert(dialect_name: str) -> Any:
     def param(name: str) -> Any:
         return bindparam(name, type_=reports[name].type)
 
-    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
     newest = (
         select(func.coalesce(func.max(reports.version), 0) + 1)
         .where(
@@ -641,9 +640,8 @@ def _report_insert(dialect_name: str) -> Any:
     )
     columns = [c.name for c in Report.__table__.c if c.name not in ("id", "version")]
     return (
-        dialect.insert(Report.__table__)
+        insert_ignoring(cast(Table, Report.__table__), dialect_name)
         .values({**{name: param(name) for name in columns}, "version": newest})
-        .on_conflict_do_nothing()
         .returning(reports.id, reports.version)
     )
 

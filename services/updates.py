@@ -12,18 +12,19 @@ work ends: such a pair may both answer, never both store.)"""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete
 from sqlalchemy.event import listen
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from models.db import insert_ignoring
 from models.tables import ProcessedUpdate
+
+_KEYS = cast(Table, ProcessedUpdate.__table__)
 
 # Platforms re-deliver within minutes; two days also covers a webhook queue after an outage.
 WINDOW = timedelta(days=2)
@@ -47,21 +48,15 @@ def record(session: AsyncSession, key: str, now: datetime) -> None:
     session.info[_PENDING] = (key_of(key), now)
 
 
-@functools.cache
-def _key_insert(dialect_name: str) -> Any:
-    # DO NOTHING rather than an error: on PostgreSQL a failed statement would abort the
-    # transaction, and the caller must still be able to roll back cleanly.
-    dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(ProcessedUpdate.__table__).on_conflict_do_nothing()
-
-
 def _insert_key(session: Session) -> None:
     pending: tuple[str, datetime] | None = session.info.get(_PENDING)
     if pending is None:
         return
     key, now = pending
     connection = session.connection()
-    result = connection.execute(_key_insert(connection.dialect.name), {"key": key, "seen_at": now})
+    result = connection.execute(
+        insert_ignoring(_KEYS, connection.dialect.name), {"key": key, "seen_at": now}
+    )
     if result.rowcount == 0:
         raise Redelivered(key)
 
