@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, CursorResult, and_, not_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Table, and_, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.db import insert_ignoring
 from models.tables import ReminderLog
 from services.reminders.messages import Due
 
@@ -98,6 +99,27 @@ async def new_only(session: AsyncSession, items: Sequence[Due], now: datetime) -
     return out
 
 
+def _entry(
+    item: Due, now: datetime, owner: str, status: Status, detail: str | None
+) -> dict[str, Any]:
+    """The ledger row of `item` as first written: claimed under a lease, or finished."""
+    return {
+        "cluster_id": item.cluster_id,
+        "dedup_key": item.key,
+        "rule": item.rule[:40],
+        "period_id": item.period.id if item.period else None,
+        "unit_id": item.unit_id,
+        "recipient": str(item.address),
+        "status": status.value,
+        "due_at": item.due_at,
+        "claimed_at": now,
+        "sent_at": None,
+        "detail": detail,
+        "owner": owner,
+        "lease_until": now + LEASE if status is Status.CLAIMED else None,
+    }
+
+
 async def claim(
     session: AsyncSession,
     item: Due,
@@ -115,34 +137,29 @@ async def claim(
     conditional UPDATE takes over a lapsed claim — on PostgreSQL a concurrent UPDATE waits
     for the row and re-checks the condition, on SQLite writers take turns, so on both
     exactly one process sees a row count of 1."""
-    lease = now + LEASE if status is Status.CLAIMED else None
-    session.add(
-        ReminderLog(
-            cluster_id=item.cluster_id,
-            dedup_key=item.key,
-            rule=item.rule[:40],
-            period_id=item.period.id if item.period else None,
-            unit_id=item.unit_id,
-            recipient=str(item.address),
-            status=status.value,
-            due_at=item.due_at,
-            claimed_at=now,
-            sent_at=None,
-            detail=detail,
-            owner=owner,
-            lease_until=lease,
-        )
-    )
+    session.add(ReminderLog(**_entry(item, now, owner, status, detail)))
     try:
         await session.commit()
         return True
     except IntegrityError:
         await session.rollback()
+    return await _take_over(session, item.key, now, owner, status, detail)
+
+
+async def _take_over(
+    session: AsyncSession,
+    key: str,
+    now: datetime,
+    owner: str,
+    status: Status,
+    detail: str | None,
+) -> bool:
+    """The key is in the ledger already: take it if its claim has lapsed (committed)."""
     # Most keys found here are held (another process's live claim, or finished): a read
     # tells, so only a lapsed claim costs a write.
     previous = (
         await session.execute(
-            select(ReminderLog.owner).where(ReminderLog.dedup_key == item.key, _lapsed(now))
+            select(ReminderLog.owner).where(ReminderLog.dedup_key == key, _lapsed(now))
         )
     ).first()
     if previous is None:
@@ -150,11 +167,11 @@ async def claim(
         return False
     result = await session.execute(
         update(ReminderLog)
-        .where(ReminderLog.dedup_key == item.key, _lapsed(now))
+        .where(ReminderLog.dedup_key == key, _lapsed(now))
         .values(
             status=status.value,
             owner=owner,
-            lease_until=lease,
+            lease_until=now + LEASE if status is Status.CLAIMED else None,
             claimed_at=now,
             sent_at=None,
             detail=detail,
@@ -166,7 +183,7 @@ async def claim(
         return False  # another process took it over between the read and the update
     log.info(
         "reminder %s: the claim of %s had lapsed; taken over by %s (%s)",
-        item.key,
+        key,
         previous.owner or "a process before revision 0007",
         owner,
         status.value,
@@ -232,12 +249,33 @@ async def record_skipped(
     session: AsyncSession, items: Sequence[Due], now: datetime, *, owner: str
 ) -> int:
     """Mark messages whose working day ended unsent as skipped, so they are never sent late
-    (a lapsed claim of such a message too: it is not retried after its day)."""
-    count = 0
+    (a lapsed claim of such a message too: it is not retried after its day). How many
+    this call marked.
+
+    After a long stop the look-back finds thousands at once, so the new ones go in a few
+    multi-row INSERTs and one commit (one commit each cost 0.75 ms on SQLite, 2.3 s for
+    3,000); a key already in the ledger is taken over one by one only if its claim lapsed."""
+    pending: dict[str, tuple[Due, str]] = {}
     for item in items:
         local = item.until.astimezone(ZoneInfo(item.timezone))
         detail = f"its working day ended at {local:%H:%M %d/%m/%Y} before it could be sent"
-        if await claim(session, item, now, owner=owner, status=Status.SKIPPED, detail=detail):
-            count += 1
-            log.info("reminder %s to %s skipped: %s", item.key, item.address, detail)
-    return count
+        pending.setdefault(item.key, (item, detail))
+    if not pending:
+        return 0
+    table = cast(Table, ReminderLog.__table__)
+    statement = insert_ignoring(table, session.get_bind().dialect.name)
+    keys = list(pending)
+    stored: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        rows = [
+            _entry(pending[key][0], now, owner, Status.SKIPPED, pending[key][1])
+            for key in keys[i : i + _CHUNK]
+        ]
+        stored.update(await session.scalars(statement.values(rows).returning(table.c.dedup_key)))
+    await session.commit()
+    for key in keys:
+        item, detail = pending[key]
+        if key in stored or await _take_over(session, key, now, owner, Status.SKIPPED, detail):
+            stored.add(key)
+            log.info("reminder %s to %s skipped: %s", key, item.address, detail)
+    return len(stored)

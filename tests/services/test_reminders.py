@@ -5,6 +5,7 @@ chair's nudge and the deadlines view."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -281,6 +282,37 @@ async def test_a_lapsed_claim_whose_day_ended_is_skipped_never_sent_late(
     assert not {d.key for d in due} & {
         d.key for d in (await reminders.plan(session, evening)).expired
     }
+
+
+async def test_skipping_thousands_at_once_marks_only_what_nobody_holds(
+    session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    """After a long stop the look-back finds thousands of expired messages: they are marked
+    in a few statements (more than one chunk here), each once, and a message already sent
+    or still held elsewhere keeps its row; a lapsed claim is taken over."""
+    next_morning = local(2024, 7, 3, 9)
+    [first, *_] = (await reminders.plan(session, next_morning)).expired
+    many = [replace(first, key=f"{first.key}#{i}") for i in range(1_200)]
+    sent, held, lapsed = many[0], many[1], many[2]
+    assert await reminders.claim(session, sent, next_morning, owner=OTHER)
+    assert await reminders.finish(session, sent.key, Status.SENT, next_morning, owner=OTHER)
+    assert await reminders.claim(session, held, next_morning, owner=OTHER)
+    assert await reminders.claim(session, lapsed, next_morning - reminders.LEASE, owner=DEAD)
+
+    marked = await reminders.record_skipped(session, [*many, *many[:50]], next_morning, owner=OWNER)
+
+    assert marked == len(many) - 2  # all but the sent one and the one held
+    assert (await row(session, sent.key)).status == "sent"
+    assert ((await row(session, held.key)).status, (await row(session, held.key)).owner) == (
+        "claimed",
+        OTHER,
+    )
+    taken = await row(session, lapsed.key)
+    assert (taken.status, taken.owner, taken.lease_until) == ("skipped", OWNER, None)
+    rows = list(await session.scalars(select(ReminderLog).where(ReminderLog.owner == OWNER)))
+    assert len(rows) == len(many) - 2 and {r.status for r in rows} == {"skipped"}
+    assert all(r.detail and "17:00 02/07/2024" in r.detail for r in rows)
+    assert await reminders.record_skipped(session, many, next_morning, owner=OWNER) == 0
 
 
 async def test_a_message_is_due_until_the_end_of_its_working_day_then_skipped(
