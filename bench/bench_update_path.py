@@ -44,14 +44,14 @@ from bench._botkit import (
     seed,
     text_update,
 )
+from bench.goals import REPORT_STATEMENTS
 from bot.settings import Settings
 from bot.telegram.app import ThiduaApp, build_application
 from services.reporting import rules_loads as reporting_rules_loads
 
 BENCH = "update_path"
 OFFICER = 4242
-# Statements of a one-line report, all of them: the goal of issue 13.
-SQL_BUDGET = 6
+SQL_BUDGET = REPORT_STATEMENTS  # all the statements of a one-line report (issue 13)
 _statements = [0]
 
 

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import goals
+
 BENCH_DIR = Path(__file__).resolve().parent
 COLUMNS = ("bench", "case", "metric", "value", "unit", "note")
 
@@ -110,6 +112,11 @@ def main() -> None:
             failures.append(f"{name}: {error}")
     print(f"\nMachine: {machine()}{' (quick run)' if args.quick else ''}\n")
     print(table(all_rows))
+    print(
+        "\nThe goals of issue 13 (bench/goals.py)" + (", at the quick sizes" if args.quick else "")
+    )
+    print()
+    print(goals.table(all_rows))
     if args.json:
         args.json.write_text(json.dumps(all_rows, indent=1, ensure_ascii=False), "utf-8")
     if failures:
