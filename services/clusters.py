@@ -396,15 +396,36 @@ class ClusterSummary:
     group_linked: bool
 
 
+def _working_first() -> tuple[Any, ...]:
+    """The order that puts a cluster's working year first: the latest open one, else the
+    latest."""
+    return ((ClusterYear.status == YearStatus.OPEN).desc(), ClusterYear.year.desc())
+
+
 async def current_year(session: AsyncSession, cluster_id: int) -> ClusterYear | None:
     """The cluster's working year: the latest open one, else the latest."""
     rows = await session.scalars(
         select(ClusterYear)
         .where(ClusterYear.cluster_id == cluster_id)
-        .order_by((ClusterYear.status == YearStatus.OPEN).desc(), ClusterYear.year.desc())
+        .order_by(*_working_first())
         .limit(1)
     )
     return rows.first()
+
+
+async def current_years(session: AsyncSession, cluster_ids: list[int]) -> dict[int, ClusterYear]:
+    """`current_year` of many clusters in one statement (a tick over every cluster); a
+    cluster without a year is left out."""
+    out: dict[int, ClusterYear] = {}
+    for i in range(0, len(cluster_ids), 1_000):
+        rows = await session.scalars(
+            select(ClusterYear)
+            .where(ClusterYear.cluster_id.in_(cluster_ids[i : i + 1_000]))
+            .order_by(ClusterYear.cluster_id, *_working_first())
+        )
+        for year in rows:
+            out.setdefault(year.cluster_id, year)  # the first of each cluster
+    return out
 
 
 async def get_cluster(session: AsyncSession, code: str) -> Cluster:

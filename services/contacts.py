@@ -53,12 +53,21 @@ async def officer_contacts(
 ) -> list[Contact]:
     """The active officers of a cluster (or of some of its units) that can be reached,
     each once per unit, at the address `reach` picks; in the order they joined."""
+    found = await contacts_by_cluster(session, [cluster_id], unit_ids)
+    return found.get(cluster_id, [])
+
+
+async def contacts_by_cluster(
+    session: AsyncSession, cluster_ids: Sequence[int], unit_ids: Sequence[int] | None = None
+) -> dict[int, list[Contact]]:
+    """`officer_contacts` of several clusters in one statement (a reminder tick plans for
+    every cluster at once), by cluster; a cluster nobody reaches is left out."""
     query = (
-        select(Officer.unit_id, User, Identity)
+        select(Officer.cluster_id, Officer.unit_id, User, Identity)
         .join(User, Officer.user_id == User.id)
         .join(Identity, Identity.user_id == User.id)
         .where(
-            Officer.cluster_id == cluster_id,
+            Officer.cluster_id.in_(list(cluster_ids)),
             Officer.active.is_(True),
             Identity.reachable.is_(True),
         )
@@ -66,9 +75,9 @@ async def officer_contacts(
     )
     if unit_ids is not None:
         query = query.where(Officer.unit_id.in_(list(unit_ids)))
-    people: dict[tuple[int, int], tuple[User, list[Account]]] = {}
-    for unit_id, user, identity in await session.execute(query):
-        _, found = people.setdefault((unit_id, user.id), (user, []))
+    people: dict[tuple[int, int, int], tuple[User, list[Account]]] = {}
+    for cluster_id, unit_id, user, identity in await session.execute(query):
+        _, found = people.setdefault((cluster_id, unit_id, user.id), (user, []))
         found.append(
             Account(
                 Address(identity.channel, identity.external_id),
@@ -76,9 +85,10 @@ async def officer_contacts(
                 identity.last_seen_at,
             )
         )
-    out: list[Contact] = []
-    for (unit_id, _), (user, found) in people.items():  # dicts keep the joining order
-        address = reach(found, user.channel)
+    out: dict[int, list[Contact]] = {}
+    for (cluster_id, unit_id, _), (user, accounts) in people.items():  # in joining order
+        address = reach(accounts, user.channel)
         if address is not None:
-            out.append(Contact(unit_id, user.id, address, user.language, user.full_name))
+            contact = Contact(unit_id, user.id, address, user.language, user.full_name)
+            out.setdefault(cluster_id, []).append(contact)
     return out

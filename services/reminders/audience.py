@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import (
@@ -22,7 +23,7 @@ from models.tables import (
 )
 from services.addresses import Address
 from services.calendar import exists_during
-from services.contacts import Contact, officer_contacts
+from services.contacts import Contact, contacts_by_cluster
 from services.reminders.messages import (
     CriterionRef,
     Due,
@@ -38,6 +39,20 @@ from services.reminders.schedule import Slot
 
 # A message whose day ended while the bot was down is recorded as skipped if it fell due
 _NOT_COUNTED = (CriterionKind.GROUP, CriterionKind.BONUS, CriterionKind.PENALTY)
+# Ids per IN (…) list: far below SQLite's and asyncpg's limits on bound parameters.
+_CHUNK = 1_000
+
+
+def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(values))
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i : i + _CHUNK]
+
+
+def _counted(criterion: type[Criterion]) -> tuple[Any, ...]:
+    """The criteria a unit must report for a period (leaves; bonus and penalty are not
+    chased): one condition for the per-period read and the prefetch alike."""
+    return (criterion.active.is_(True), criterion.kind.not_in(_NOT_COUNTED))
 
 
 class Reader:
@@ -45,27 +60,11 @@ class Reader:
 
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
-        self._criteria: dict[tuple[int, int], list[Criterion]] = {}
+        # (cluster, year) → its counted criteria, in order: (id, code and name).
+        self._criteria: dict[tuple[int, int], list[tuple[int, CriterionRef]]] = {}
         self._members: dict[tuple[int, int], dict[int, tuple[Unit, Role]]] = {}
         self._gaps: dict[int, dict[int, Gap]] = {}
         self._officers: dict[int, dict[int, list[Contact]]] = {}
-
-    async def criteria(self, cluster_id: int, year: int) -> list[Criterion]:
-        key = (cluster_id, year)
-        if key not in self._criteria:
-            self._criteria[key] = list(
-                await self.s.scalars(
-                    select(Criterion)
-                    .where(
-                        Criterion.cluster_id == cluster_id,
-                        Criterion.year == year,
-                        Criterion.active.is_(True),
-                        Criterion.kind.not_in(_NOT_COUNTED),
-                    )
-                    .order_by(Criterion.position)
-                )
-            )
-        return self._criteria[key]
 
     async def members(self, cluster_id: int, year: int) -> dict[int, tuple[Unit, Role]]:
         key = (cluster_id, year)
@@ -83,7 +82,11 @@ class Reader:
         self, period: PeriodRef, cluster_id: int
     ) -> dict[int, tuple[Unit, Role]]:
         """The year's member units that existed during the period (services.calendar)."""
-        members = await self.members(cluster_id, period.year)
+        await self.members(cluster_id, period.year)
+        return self._period_members(period, cluster_id)
+
+    def _period_members(self, period: PeriodRef, cluster_id: int) -> dict[int, tuple[Unit, Role]]:
+        members = self._members[(cluster_id, period.year)]
         return {
             unit_id: (unit, role)
             for unit_id, (unit, role) in members.items()
@@ -97,36 +100,108 @@ class Reader:
 
     async def gaps(self, period: PeriodRef, cluster_id: int) -> dict[int, Gap]:
         """Member units (existing during the period) with base criteria not reported."""
-        if period.id in self._gaps:
-            return self._gaps[period.id]
-        criteria = await self.criteria(cluster_id, period.year)
-        members = await self.period_members(period, cluster_id)
-        reported: dict[int, set[int]] = defaultdict(set)
-        rows = await self.s.execute(
-            select(Report.unit_id, Report.criterion_id)
-            .where(Report.period_id == period.id)
-            .distinct()
-        )
-        for unit_id, criterion_id in rows:
-            reported[unit_id].add(criterion_id)
-        gaps = {}
-        for unit_id, (unit, _) in members.items():
-            missing = tuple(
-                CriterionRef(c.code, c.name) for c in criteria if c.id not in reported[unit_id]
+        if period.id not in self._gaps:
+            await self.prefetch([(cluster_id, period)])
+        return self._gaps[period.id]
+
+    async def prefetch(self, wanted: Sequence[tuple[int, PeriodRef]]) -> None:
+        """Read at once, for many (cluster, period) pairs, what `gaps` and `officers` need:
+        the criteria, the members, who reported what and the officers' contacts. A tick
+        that plans for 1,000 clusters makes a few statements instead of some thousands,
+        and reads the detail of who reported what only for periods where someone has not
+        reported everything."""
+        periods = {p.id: (cid, p) for cid, p in wanted if p.id not in self._gaps}
+        years = {(cid, p.year) for cid, p in periods.values()}
+        todo = {key for key in years if key not in self._criteria}
+        for chunk in _chunks(cid for cid, _ in todo):
+            rows = await self.s.execute(
+                select(
+                    Criterion.cluster_id,
+                    Criterion.year,
+                    Criterion.id,
+                    Criterion.code,
+                    Criterion.name,
+                )
+                .where(
+                    Criterion.cluster_id.in_(chunk),
+                    Criterion.year.in_({year for _, year in todo}),
+                    *_counted(Criterion),
+                )
+                .order_by(Criterion.cluster_id, Criterion.year, Criterion.position)
             )
-            if missing:
-                gaps[unit_id] = Gap(unit_id, unit.short_name, len(criteria), missing)
-        self._gaps[period.id] = gaps
-        return gaps
+            for cid, year, criterion_id, code, name in rows:
+                if (cid, year) in todo:
+                    entry = (criterion_id, CriterionRef(code, name))
+                    self._criteria.setdefault((cid, year), []).append(entry)
+        for key in todo:
+            self._criteria.setdefault(key, [])
+        todo = {key for key in years if key not in self._members}
+        for chunk in _chunks(cid for cid, _ in todo):
+            seats = await self.s.execute(
+                select(Unit, Membership.role, Membership.cluster_id, Membership.year)
+                .join(Membership, Membership.unit_id == Unit.id)
+                .where(Membership.cluster_id.in_(chunk))
+                .order_by(Unit.short_name)
+            )
+            for unit, role, cid, year in seats:
+                if (cid, year) in todo:
+                    self._members.setdefault((cid, year), {})[unit.id] = (unit, role)
+        for key in todo:
+            self._members.setdefault(key, {})
+        # How many counted criteria each unit reported per period; the detail only where
+        # a member unit of the period has reported fewer than all.
+        counts: dict[tuple[int, int], int] = {}
+        for chunk in _chunks(periods):
+            tallies = await self.s.execute(
+                select(Report.period_id, Report.unit_id, func.count(Report.criterion_id.distinct()))
+                .join(Criterion, Criterion.id == Report.criterion_id)
+                .where(Report.period_id.in_(chunk), *_counted(Criterion))
+                .group_by(Report.period_id, Report.unit_id)
+            )
+            counts.update({(pid, uid): n for pid, uid, n in tallies})
+        short = []
+        for pid, (cid, period) in periods.items():
+            total = len(self._criteria[(cid, period.year)])
+            members = self._period_members(period, cid)
+            if any(counts.get((pid, uid), 0) < total for uid in members):
+                short.append(pid)
+            else:
+                self._gaps[pid] = {}
+        reported: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+        for chunk in _chunks(short):
+            pairs = await self.s.execute(
+                select(Report.period_id, Report.unit_id, Report.criterion_id)
+                .where(Report.period_id.in_(chunk))
+                .distinct()
+            )
+            for pid, uid, criterion_id in pairs:
+                reported[pid][uid].add(criterion_id)
+        for pid in short:
+            cid, period = periods[pid]
+            criteria = self._criteria[(cid, period.year)]
+            gaps = {}
+            for unit_id, (unit, _) in self._period_members(period, cid).items():
+                done = reported[pid][unit_id]
+                missing = tuple(ref for id_, ref in criteria if id_ not in done)
+                if missing:
+                    gaps[unit_id] = Gap(unit_id, unit.short_name, len(criteria), missing)
+            self._gaps[pid] = gaps
+        await self._prefetch_officers(cid for cid, _ in periods.values())
+
+    async def _prefetch_officers(self, cluster_ids: Iterable[int]) -> None:
+        todo = [cid for cid in set(cluster_ids) if cid not in self._officers]
+        for chunk in _chunks(todo):
+            found = await contacts_by_cluster(self.s, chunk)
+            for cid in chunk:
+                by_unit: dict[int, list[Contact]] = defaultdict(list)
+                for contact in found.get(cid, []):
+                    by_unit[contact.unit_id].append(contact)
+                self._officers[cid] = by_unit
 
     async def officers(self, cluster_id: int, unit_id: int) -> list[Contact]:
         """Active, reachable officers of a unit in the cluster."""
-        if cluster_id not in self._officers:
-            # One query per cluster, not per unit: a tick may plan for every unit at once.
-            by_unit: dict[int, list[Contact]] = defaultdict(list)
-            for contact in await officer_contacts(self.s, cluster_id):
-                by_unit[contact.unit_id].append(contact)
-            self._officers[cluster_id] = by_unit
+        # One query per cluster, not per unit (and one for many with `prefetch`).
+        await self._prefetch_officers([cluster_id])
         return list(self._officers[cluster_id].get(unit_id, []))
 
 
