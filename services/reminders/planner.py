@@ -4,7 +4,7 @@ to the chair when an officer can no longer be reached."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -24,7 +24,7 @@ from models.tables import (
 from services import audit, calendar
 from services.addresses import Address
 from services.cluster_file import year_settings
-from services.clusters import current_year
+from services.clusters import current_year, current_years
 from services.reminders.audience import (
     Reader,
     Where,
@@ -38,6 +38,7 @@ from services.reminders.ledger import new_only
 from services.reminders.messages import Due, PeriodRef, period_ref
 from services.reminders.schedule import (
     LOOKBACK,
+    MAX_DAYS,
     BoardRule,
     Kind,
     ReminderRules,
@@ -72,6 +73,12 @@ async def _messages(reader: Reader, where: Where, slot: Slot, period: PeriodRef)
     raise AssertionError(f"not a period rule: {slot.kind}")
 
 
+# The latest any period's slot can end after its deadline, whatever the rules say.
+_AFTER_DEADLINE = ReminderRules(
+    before_days=(), at=time(8), overdue_days=MAX_DAYS, escalate_after_days=MAX_DAYS
+).span()[1]
+
+
 async def plan(
     session: AsyncSession,
     now: datetime,
@@ -82,7 +89,11 @@ async def plan(
 ) -> Plan:
     """Every scheduled message due at `now` and not yet in the ledger (or whose claim has
     lapsed); with `catch_up`, also those whose working day ended unsent (to be recorded as
-    skipped)."""
+    skipped).
+
+    Set-based, for a tick over every cluster of a nationwide database: the open periods
+    that can still have a slot, their slots worked out in memory, then one prefetch of what
+    the slots that fall due (or expired) need, then the messages."""
     reader = Reader(session)
     found = Plan()
     clusters = {c.id: c for c in await session.scalars(select(Cluster))}
@@ -92,13 +103,26 @@ async def plan(
             ClusterYear,
             and_(ClusterYear.cluster_id == Period.cluster_id, ClusterYear.year == Period.year),
         )
-        .where(ClusterYear.status == YearStatus.OPEN)
+        .where(
+            ClusterYear.status == YearStatus.OPEN,
+            # A slot is sent on or after the period's first day (tomorrow's, east of UTC)…
+            Period.starts_on <= (now + timedelta(days=1)).date(),
+            # … and ends within _AFTER_DEADLINE of its deadline.
+            Period.deadline >= now - lookback - _AFTER_DEADLINE,
+        )
         .order_by(Period.cluster_id, Period.deadline)
     )
+    rules_of: dict[int, ReminderRules] = {}
+    work: list[tuple[Where, Slot, PeriodRef, str]] = []
     for period_row, year in rows:
         cluster = clusters[period_row.cluster_id]
         tz = ZoneInfo(cluster.timezone)
-        rules = ReminderRules.of(year_settings(year).reminders)
+        if year.id not in rules_of:
+            rules_of[year.id] = ReminderRules.of(year_settings(year).reminders)
+        rules = rules_of[year.id]
+        before, after = rules.span()
+        if not period_row.deadline - before <= now < period_row.deadline + after + lookback:
+            continue  # no slot of this period is due or recently expired
         slots = period_slots(
             rules,
             deadline=period_row.deadline,
@@ -112,13 +136,15 @@ async def plan(
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
-            members = len(await reader.period_members(period, cluster.id))
-            where = Where(cluster, tz, members)
-            target = found.due if state == "due" else found.expired
-            target.extend(await _messages(reader, where, slot, period))
-    for cluster in clusters.values():
-        year_row = await current_year(session, cluster.id)
-        if year_row is None or year_row.status is not YearStatus.OPEN:
+            work.append((Where(cluster, tz, 0), slot, period, state))
+    await reader.prefetch([(where.cluster.id, period) for where, _, period, _ in work])
+    for where, slot, period, state in work:
+        members = len(await reader.period_members(period, where.cluster.id))
+        target = found.due if state == "due" else found.expired
+        target.extend(await _messages(reader, replace(where, members=members), slot, period))
+    for cluster_id, year_row in (await current_years(session, list(clusters))).items():
+        cluster = clusters[cluster_id]
+        if year_row.status is not YearStatus.OPEN:
             continue
         rule = BoardRule.of(year_settings(year_row).leaderboard)
         if cluster.group_address is None and rule.without_group == "nobody":

@@ -18,6 +18,15 @@ from services.workdays import OFFICE_HOURS, WorkingHours
 # A message whose day ended while the bot was down is recorded as skipped if it fell due
 # within this time (long enough for Tết); older ones are simply history.
 LOOKBACK = timedelta(days=14)
+# The cluster file's bound on every day count of `[years.reminders]` (cluster_file.ReminderRule).
+MAX_DAYS = 60
+
+
+def _stretch(days: int) -> timedelta:
+    """A bound on the calendar time `days` working days can take, or a move to the working
+    day before or after: at most 7 in 5 days are weekends, plus the longest run of public
+    holidays (Tết, with its bridged days) and a day either way for the time zone."""
+    return timedelta(days=2 * days + 16)
 
 
 class Kind(enum.StrEnum):
@@ -43,6 +52,15 @@ class ReminderRules:
     at: time
     overdue_days: int
     escalate_after_days: int
+
+    def span(self) -> tuple[timedelta, timedelta]:
+        """How long before and after a period's deadline its slots can lie: every slot of
+        `period_slots` starts at or after deadline - before and ends by deadline + after.
+        The planner skips a period whose span misses the moment without working its slots
+        out (a tick over every cluster meets thousands of such periods)."""
+        before = max(self.before_days, default=0)
+        after = max(self.overdue_days, self.escalate_after_days, 1)  # the summary: 1 day
+        return _stretch(before), _stretch(after)
 
     @classmethod
     def of(cls, rule: ReminderRule) -> ReminderRules:

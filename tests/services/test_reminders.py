@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.db import session_factory
@@ -19,8 +20,11 @@ from services import onboarding, reminders
 from services.access import Actor
 from services.addresses import Address
 from services.calendar import PeriodState
+from services.cluster_file import load_cluster_file
+from services.clusters import import_cluster
 from services.errors import InvalidInput, PermissionDenied
 from services.reminders import Due, Kind, Status
+from tests.conftest import EXAMPLES, NOW
 from tests.factories import officer, report_everything, seed_examples, tg
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -332,6 +336,40 @@ async def test_a_message_is_due_until_the_end_of_its_working_day_then_skipped(
     assert {r.status for r in rows} == {"skipped"}
     assert all(r.sent_at is None and r.detail for r in rows)
     assert (await reminders.plan(session, local(2024, 7, 3, 9))).expired == []
+
+
+async def test_planning_reads_the_same_few_statements_for_one_cluster_or_many(
+    engine: AsyncEngine, session: AsyncSession, cum6: dict[str, Actor]
+) -> None:
+    """A tick plans for every cluster of the database: its reads must not grow with them
+    (a nationwide database has 1,000). Four more copies of Cụm 6, each with an officer,
+    add messages to the plan but no statement."""
+    monday = local(2024, 7, 8)  # after Friday's deadline: overdue, escalation, summary, board
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    async def planned() -> tuple[int, int]:
+        statements.clear()
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            found = await reminders.plan(session, monday)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        return len(found.due), len(statements)
+
+    due_one, reads_one = await planned()
+    spec = load_cluster_file(EXAMPLES / "cum6-stc-2024.toml")
+    for n in range(4):
+        code = f"CUM6-COPY{n}"
+        copy = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"code": code})})
+        await import_cluster(session, copy, now=NOW)
+        await officer(session, 3400 + n, "STC-QNAM", cluster=code)
+    due_many, reads_many = await planned()
+
+    assert due_many > due_one
+    assert reads_many == reads_one, statements
 
 
 async def test_after_the_deadline_overdue_escalation_and_summary_go_to_the_right_people(

@@ -7,9 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from models.tables import ClusterYear
 from services.cluster_file import LeaderboardRule, ReminderRule, year_settings
 from services.reminders import BoardRule, Kind, ReminderRules, Slot, board_slots, period_slots
+from services.reminders.schedule import MAX_DAYS
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -156,3 +160,37 @@ def test_a_year_without_settings_gets_the_cluster_files_defaults() -> None:
         before_days=(1, 3, 7), at=time(8, 0), overdue_days=3, escalate_after_days=1
     )
     assert BoardRule.of(stored.leaderboard) == BoardRule(enabled=True, weekday=0, at=time(8, 0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    deadline_day=st.dates(date(2024, 1, 1), date(2027, 12, 31)),
+    before_days=st.lists(st.integers(0, MAX_DAYS), max_size=4),
+    overdue_days=st.integers(0, MAX_DAYS),
+    escalate_after_days=st.integers(0, MAX_DAYS),
+    lock_days=st.integers(0, 30),
+)
+def test_every_slot_lies_within_the_rules_span_of_the_deadline(
+    deadline_day: date,
+    before_days: list[int],
+    overdue_days: int,
+    escalate_after_days: int,
+    lock_days: int,
+) -> None:
+    """The planner skips a period outside `span` without working out its slots: no slot
+    may lie outside it, whatever the rules (the cluster file's bounds) and the calendar
+    (Tết of 2024 to 2027 included)."""
+    rules = ReminderRules(
+        tuple(sorted(set(before_days))), time(8), overdue_days, escalate_after_days
+    )
+    deadline = datetime.combine(deadline_day, time(17), tzinfo=HCM)
+    before, after = rules.span()
+    slots = period_slots(
+        rules,
+        deadline=deadline,
+        starts_on=deadline_day - timedelta(days=365),
+        tz=HCM,
+        lock_at=deadline + timedelta(days=lock_days) if lock_days else None,
+    )
+    for slot in slots:
+        assert deadline - before <= slot.due_at and slot.until <= deadline + after, slot
