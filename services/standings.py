@@ -3,10 +3,13 @@
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
 any period of the year (the latest period, then the highest version). It is one set-based
 statement for every unit of one or many clusters, the newest review of each of those
-versions included: never a query per unit or per criterion. A board ranks the scope's
-report rows with a window; a unit's own /tiendo sheet (services/reporting) probes the
-reports' unique index once per criterion and period instead, so its cost does not grow with
-the number of versions, and is scored by the same `totals`.
+versions included: never a query per unit or per criterion. A board (`boards`) ranks the
+scope's report rows with a window and sums them per unit in the same statement, one row per
+member; the export, the summary and the review screens load every entry (`load_years`) and
+score them with `totals`, to the same figures. A unit's own /tiendo sheet
+(services/reporting) probes the reports' unique index once per criterion and period
+instead, so its cost does not grow with the number of versions, and is scored by the same
+`totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -1145,7 +1148,7 @@ async def boards(
     figures: dict[int, list[_Figures]] = {}
     previous: dict[int, tuple[datetime, dict[str, Any]]] = {}
     settings: dict[int, RatingRule] = {}
-    inexact: list[int] = []
+    inexact: set[int] = set()
     cluster_id = None
     levels: list[scoring.RatingLevel] = []
     base_leaves = floored = 0
@@ -1183,7 +1186,7 @@ async def boards(
             settings[cid] = rule
             levels = rating_levels(rule)
             if not _exact_shares(levels):
-                inexact.append(cid)
+                inexact.add(cid)
             heads[cid] = (code, name, kind, language, timezone, status)
             figures[cid] = []
             if posted_at is not None:
@@ -1214,12 +1217,12 @@ async def boards(
         if status is YearStatus.CLOSED and settings[cid].tie_rule == "ballot"
     ]
     votes = await _closed_ballot_votes(session, year, ballots) if ballots else {}
+    entries = await load_years(session, year, sorted(inexact), detail=False) if inexact else {}
     out: dict[int, Board] = {}
     for cid, (code, name, kind, language, timezone, status) in heads.items():
         posted_at, standings = previous.get(cid, (None, None))
         if cid in inexact:
-            data = (await load_years(session, year, [cid], detail=False))[cid]
-            out[cid] = build_board(data, now, standings, posted_at)
+            out[cid] = build_board(entries[cid], now, standings, posted_at)
             continue
         rule = settings[cid]
         out[cid] = Board(
