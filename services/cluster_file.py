@@ -198,7 +198,15 @@ class YearSettings(_Spec):
 
 def year_settings(year: ClusterYear) -> YearSettings:
     """A cluster year's settings, validated (and cached by content: rows may be edited)."""
-    return _settings(json.dumps(year.settings, sort_keys=True, default=str))
+    return settings_of(year.settings)
+
+
+def settings_of(settings: dict[str, Any] | str) -> YearSettings:
+    """`year_settings` of a `ClusterYear.settings` value read as a column, or as its JSON
+    text (a statement that returns it on many rows decodes it once)."""
+    if isinstance(settings, str):
+        return _settings(settings)
+    return _settings(json.dumps(settings, sort_keys=True, default=str))
 
 
 @functools.lru_cache(maxsize=512)

@@ -8,7 +8,7 @@ tables are filled in by hand; the stored value (4 places) is never more precise 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
@@ -22,9 +22,11 @@ __all__ = [
     "RatingLevel",
     "ScoringError",
     "build_tree",
+    "final_total",
     "group_total",
     "rank",
     "rate",
+    "rate_by",
     "score_leaf",
     "total",
 ]
@@ -221,6 +223,12 @@ def total(leaf_rules: Sequence[LeafRule], leaf_scores: Mapping[str, Decimal]) ->
         # A penalty always lowers the total, whether it was stored negative (as
         # score_leaf returns it) or entered by hand as a positive amount.
         running += -abs(score) if rule.kind is CriterionKind.PENALTY else score
+    return final_total(running)
+
+
+def final_total(running: Decimal) -> Decimal:
+    """A unit's sum of leaf scores (penalties deducted) as the tables show it: to the cent,
+    half up, never below 0."""
     # Bonus may lift a total past 100; penalties may not push it below 0, since no
     # table publishes a negative total and ratings start at 0.
     return max(running.quantize(_CENT, rounding=ROUND_HALF_UP), _ZERO)
@@ -233,17 +241,29 @@ def rate(
     levels: Sequence[RatingLevel],
 ) -> str:
     """Return the first level (high to low) whose total and per-criterion floor are met."""
+    # Only base criteria with a maximum have a floor; an unreported one scores 0 and so
+    # fails any floor above 0.
+    floored = [r for r in leaf_rules if r.kind not in _EXTRA_KINDS and r.max_points > 0]
+    return rate_by(
+        total,
+        levels,
+        lambda share: all(leaf_scores.get(r.code, _ZERO) >= share * r.max_points for r in floored),
+    )
+
+
+def rate_by(
+    total: Decimal, levels: Sequence[RatingLevel], floors_met: Callable[[Decimal], bool]
+) -> str:
+    """`rate` for a caller that knows, for a share, whether every floored criterion reaches
+    that share of its maximum (a board that summed its units in the database)."""
     mins = [level.min_total for level in levels]
     if mins != sorted(mins, reverse=True):
         # Taking the first match of an ascending list would rate everyone the lowest.
         raise ScoringError("score.levels_not_descending")
-    # Only base criteria with a maximum have a floor; an unreported one scores 0 and so
-    # fails any floor above 0.
-    floored = [r for r in leaf_rules if r.kind not in _EXTRA_KINDS and r.max_points > 0]
     for level in levels:
         if total < level.min_total:
             continue
-        if all(leaf_scores.get(r.code, _ZERO) >= level.min_share * r.max_points for r in floored):
+        if floors_met(level.min_share):
             return level.code
     return NOT_COMPLETED
 

@@ -3,10 +3,13 @@
 Values are year-to-date, so a unit's standing on a criterion is its newest report version in
 any period of the year (the latest period, then the highest version). It is one set-based
 statement for every unit of one or many clusters, the newest review of each of those
-versions included: never a query per unit or per criterion. A board ranks the scope's
-report rows with a window; a unit's own /tiendo sheet (services/reporting) probes the
-reports' unique index once per criterion and period instead, so its cost does not grow with
-the number of versions, and is scored by the same `totals`.
+versions included: never a query per unit or per criterion. A board (`boards`) ranks the
+scope's report rows with a window and sums them per unit in the same statement, one row per
+member; the export, the summary and the review screens load every entry (`load_years`) and
+score them with `totals`, to the same figures. A unit's own /tiendo sheet
+(services/reporting) probes the reports' unique index once per criterion and period
+instead, so its cost does not grow with the number of versions, and is scored by the same
+`totals`.
 
 The verified total counts only reviews of the newest version: a unit that corrects a
 report after the chair reviewed it needs a new review (the old one stays in history).
@@ -15,14 +18,27 @@ report after the chair reviewed it needs a new review (the old one stays in hist
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, Select, bindparam, func, select, true
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -44,7 +60,7 @@ from models.tables import (
     YearStatus,
 )
 from services import scoring
-from services.cluster_file import RatingRule, year_settings
+from services.cluster_file import RatingRule, settings_of, year_settings
 
 ZERO = Decimal("0.00")
 EXTRA_KINDS = frozenset({CriterionKind.BONUS, CriterionKind.PENALTY})
@@ -623,10 +639,18 @@ async def _ballot_votes(session: AsyncSession, year: int, data: dict[int, YearDa
     ]
     if not wanted:
         return
+    for cluster_id, votes in (await _closed_ballot_votes(session, year, wanted)).items():
+        data[cluster_id].ballot_votes.update(votes)
+
+
+async def _closed_ballot_votes(
+    session: AsyncSession, year: int, cluster_ids: Sequence[int]
+) -> dict[int, dict[int, int]]:
+    """Cluster → unit → its votes in the cluster's latest closed ballot for the leading unit."""
     latest = (
         select(func.max(Ballot.id))
         .where(
-            Ballot.cluster_id.in_(wanted),
+            Ballot.cluster_id.in_(cluster_ids),
             Ballot.year == year,
             Ballot.kind == "leading",
             Ballot.status == "closed",
@@ -638,8 +662,10 @@ async def _ballot_votes(session: AsyncSession, year: int, data: dict[int, YearDa
         .join(BallotCandidate, BallotCandidate.ballot_id == Ballot.id)
         .where(Ballot.id.in_(latest))
     )
+    out: dict[int, dict[int, int]] = defaultdict(dict)
     for cluster_id, unit_id, votes in rows:
-        data[cluster_id].ballot_votes[unit_id] = int(votes)
+        out[cluster_id][unit_id] = int(votes)
+    return out
 
 
 async def newest_entries(
@@ -805,43 +831,70 @@ def unit_totals(
     )
 
 
-def build_board(
-    data: YearData,
-    now: datetime,
-    previous: dict[str, Any] | None = None,
-    previous_at: datetime | None = None,
-) -> Board:
-    """Rank every member by verified total (ties share a rank) and rate them."""
-    rules = [leaf.rule() for leaf in data.leaves]
-    levels = data.levels()
-    totals = {m.unit_id: unit_totals(data, m.unit_id, rules) for m in data.members}
-    tiebreak = (
-        {m.code: data.ballot_votes.get(m.unit_id, 0) for m in data.members}
-        if data.tie_rule == "ballot" and data.ballot_votes
-        else None
-    )
-    ranks = scoring.rank({m.code: totals[m.unit_id].verified for m in data.members}, tiebreak)
+@dataclass(frozen=True)
+class _Figures:
+    """What a board shows of one member, before the ranking."""
+
+    member: Member
+    proposed: Decimal
+    verified: Decimal
+    reported: int
+    base_leaves: int
+    unreviewed: int
+    late: int
+    rating: str
+
+
+def _standings(
+    figures: Sequence[_Figures], votes: dict[int, int] | None, previous: dict[str, Any] | None
+) -> list[UnitStanding]:
+    """Rank the members by verified total (ties share a rank unless the ballot's `votes`
+    order them) and put them in the board's order."""
+    tiebreak = {f.member.code: votes.get(f.member.unit_id, 0) for f in figures} if votes else None
+    ranks = scoring.rank({f.member.code: f.verified for f in figures}, tiebreak)
     standings = []
-    for m in data.members:
-        t = totals[m.unit_id]
-        before = (previous or {}).get(str(m.unit_id))
+    for f in figures:
+        before = (previous or {}).get(str(f.member.unit_id))
         standings.append(
             UnitStanding(
-                member=m,
-                proposed=t.proposed,
-                verified=t.verified,
-                reported=t.reported,
-                base_leaves=t.base_leaves,
-                unreviewed=t.unreviewed,
-                late=t.late,
-                rank=ranks[m.code],
-                rating=scoring.rate(t.verified, rules, t.verified_scores, levels),
+                member=f.member,
+                proposed=f.proposed,
+                verified=f.verified,
+                reported=f.reported,
+                base_leaves=f.base_leaves,
+                unreviewed=f.unreviewed,
+                late=f.late,
+                rank=ranks[f.member.code],
+                rating=f.rating,
                 previous_rank=int(before["rank"]) if before else None,
             )
         )
     # Within a shared rank the higher proposal shows first, then the code: stable, and it
     # says nothing the numbers do not.
     standings.sort(key=lambda s: (s.rank, -s.proposed, s.member.code))
+    return standings
+
+
+def build_board(
+    data: YearData,
+    now: datetime,
+    previous: dict[str, Any] | None = None,
+    previous_at: datetime | None = None,
+) -> Board:
+    """Rank every member by verified total (ties share a rank) and rate them, from the
+    loaded entries (`boards` sums in the database instead, to the same figures)."""
+    rules = [leaf.rule() for leaf in data.leaves]
+    levels = data.levels()
+    figures = []
+    for m in data.members:
+        t = unit_totals(data, m.unit_id, rules)
+        rating = scoring.rate(t.verified, rules, t.verified_scores, levels)
+        figures.append(
+            _Figures(
+                m, t.proposed, t.verified, t.reported, t.base_leaves, t.unreviewed, t.late, rating
+            )
+        )
+    votes = data.ballot_votes if data.tie_rule == "ballot" else None
     cluster = data.cluster
     return Board(
         cluster_id=cluster.id,
@@ -853,7 +906,7 @@ def build_board(
         year=data.year.year,
         closed=data.year.status is YearStatus.CLOSED,
         tie_rule=data.tie_rule,
-        standings=standings,
+        standings=_standings(figures, votes, previous),
         previous_at=previous_at,
         computed_at=now,
     )
@@ -886,6 +939,195 @@ async def last_posts(
     return {post.cluster_id: post for post in posts}
 
 
+# ---------------------------------------------------------------- a board in one statement
+
+# A board needs each unit's sums and counts, not its rows: the database sums them, so a
+# board returns one row per member (as the hand-written SQL of bench/bench_scale.py does)
+# instead of one per member and criterion. Scores are summed as whole ten-thousandths (the
+# Points type's 4 places): integers add up exactly on SQLite's REALs and PostgreSQL's
+# NUMERIC alike, so the totals are the Decimal sums `totals` makes, to the last digit.
+_SCALE = 10_000
+# A rating level's floor (every floored criterion at `min_share` of its maximum) is checked
+# against the unit's weakest criterion, floor(verified / maximum * _SHARE_SCALE) in integer
+# division: exact for any share with at most 5 decimals. A year whose shares have more
+# (none in practice) is scored from its entries instead (`_exact_shares`).
+_SHARE_SCALE = 100_000
+_SINCE = bindparam("since", type_=LeaderboardPost.__table__.c.posted_at.type)
+
+
+def _whole(column: Any) -> Any:
+    """A Points column in whole ten-thousandths (BIGINT on both databases)."""
+    return cast(func.round(column * literal_column(str(_SCALE))), BigInteger)
+
+
+@functools.cache
+def _board_statement(by_cluster: bool, since: bool) -> Select[Any]:
+    """One row per member of each cluster year in scope: the cluster and its year, the
+    count of base and floored leaves, the member's unit and role, its sums and counts over
+    its newest versions, and the newest board posted (before `since`)."""
+    newest = _newest_by_window(
+        _Shape(by_cluster=by_cluster, by_period=False, by_unit=False, detail=False, reviews=False)
+    )
+    later = aliased(Review, name="later")
+    beaten = (
+        select(later.id)
+        .where(
+            later.report_id == Review.report_id,
+            (later.reviewed_at > Review.reviewed_at)
+            | ((later.reviewed_at == Review.reviewed_at) & (later.id > Review.id)),
+        )
+        .exists()
+    )
+    penalty = Criterion.kind == CriterionKind.PENALTY
+    extra = Criterion.kind.in_(EXTRA_KINDS)
+    maximum = _whole(Criterion.max_points)
+    # What scoring.rate floors: base criteria with a maximum (the tree's, not the report's).
+    floored = ~extra & (maximum > 0)
+    proposed = func.coalesce(_whole(newest.c.proposed_score), 0)
+    verified = _whole(Review.verified_score)
+    reviewed = Review.id.is_not(None)
+    share = verified * literal_column(str(_SHARE_SCALE)) // maximum
+    summed = (
+        select(
+            newest.c.cluster_id,
+            newest.c.unit_id,
+            func.sum(case((penalty, -func.abs(proposed)), else_=proposed)).label("proposed"),
+            func.sum(case((~reviewed, 0), (penalty, -func.abs(verified)), else_=verified)).label(
+                "verified"
+            ),
+            func.sum(case((extra, 0), else_=1)).label("reported"),
+            func.sum(case((reviewed, 0), else_=1)).label("unreviewed"),
+            func.sum(case((newest.c.late, 1), else_=0)).label("late"),
+            func.sum(case((floored & reviewed, 1), else_=0)).label("floored"),
+            # A negative score misses every floor, and integer division would round it up.
+            func.min(case((floored & reviewed, case((verified < 0, -1), else_=share)))).label(
+                "weakest"
+            ),
+        )
+        .select_from(newest)
+        # Only the cluster's active leaves of the year count: a report on a retired
+        # criterion stays in history.
+        .join(
+            Criterion,
+            (Criterion.id == newest.c.criterion_id)
+            & (Criterion.cluster_id == newest.c.cluster_id)
+            & (Criterion.year == _YEAR)
+            & Criterion.active.is_(True)
+            & (Criterion.kind != CriterionKind.GROUP),
+        )
+        # The newest review of that version: the one no later review of the report beats.
+        .outerjoin(Review, (Review.report_id == newest.c.report_id) & ~beaten)
+        .group_by(newest.c.cluster_id, newest.c.unit_id)
+    )
+    # Summed once: PostgreSQL expects a unit or so from the window and, joined as a
+    # subquery, aggregated it again for every member row (a third of a board's time).
+    # Both databases take the keyword (SQLite since 3.35, which RETURNING needs already).
+    per_unit = summed.cte("per_unit").prefix_with("MATERIALIZED")
+    leaves = (
+        select(
+            Criterion.cluster_id,
+            func.sum(case((extra, 0), else_=1)).label("base"),
+            func.sum(case((floored, 1), else_=0)).label("floored"),
+        )
+        .where(
+            Criterion.year == _YEAR,
+            Criterion.active.is_(True),
+            Criterion.kind != CriterionKind.GROUP,
+        )
+        .group_by(Criterion.cluster_id)
+    )
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=LeaderboardPost.cluster_id,
+            order_by=(LeaderboardPost.posted_at.desc(), LeaderboardPost.id.desc()),
+        )
+        .label("rn")
+    )
+    posts = select(LeaderboardPost.id, LeaderboardPost.cluster_id, rn).where(
+        LeaderboardPost.year == _YEAR
+    )
+    if by_cluster:
+        leaves = leaves.where(Criterion.cluster_id.in_(_CLUSTERS))
+        posts = posts.where(LeaderboardPost.cluster_id.in_(_CLUSTERS))
+    if since:
+        posts = posts.where(LeaderboardPost.posted_at < _SINCE)
+    counted = leaves.subquery("leaves")
+    ranked_posts = posts.subquery("posts")
+    query = (
+        select(
+            Cluster.id,
+            Cluster.code,
+            Cluster.name,
+            Cluster.kind,
+            Cluster.language,
+            Cluster.timezone,
+            ClusterYear.status,
+            # As text, decoded once per cluster rather than once per member row.
+            cast(ClusterYear.settings, Text),
+            counted.c.base,
+            counted.c.floored,
+            Membership.role,
+            Unit.id,
+            Unit.code,
+            Unit.name,
+            Unit.short_name,
+            Unit.valid_from,
+            Unit.valid_to,
+            per_unit.c.proposed,
+            per_unit.c.verified,
+            per_unit.c.reported,
+            per_unit.c.unreviewed,
+            per_unit.c.late,
+            per_unit.c.floored,
+            per_unit.c.weakest,
+            LeaderboardPost.posted_at,
+            cast(LeaderboardPost.standings, Text),
+        )
+        .join(ClusterYear, (ClusterYear.cluster_id == Cluster.id) & (ClusterYear.year == _YEAR))
+        .outerjoin(counted, counted.c.cluster_id == Cluster.id)
+        .outerjoin(Membership, (Membership.cluster_id == Cluster.id) & (Membership.year == _YEAR))
+        .outerjoin(Unit, Unit.id == Membership.unit_id)
+        .outerjoin(
+            per_unit, (per_unit.c.cluster_id == Cluster.id) & (per_unit.c.unit_id == Unit.id)
+        )
+        .outerjoin(
+            ranked_posts, (ranked_posts.c.cluster_id == Cluster.id) & (ranked_posts.c.rn == 1)
+        )
+        .outerjoin(LeaderboardPost, LeaderboardPost.id == ranked_posts.c.id)
+        .order_by(Cluster.id, Unit.code)
+    )
+    if by_cluster:
+        query = query.where(Cluster.id.in_(_CLUSTERS))
+    return query
+
+
+def _exact_shares(levels: Sequence[scoring.RatingLevel]) -> bool:
+    """Whether every level's share is a whole number of 1/_SHARE_SCALE (see above)."""
+    return all((level.min_share * _SHARE_SCALE) % 1 == 0 for level in levels)
+
+
+def _points(whole: Any) -> Decimal:
+    """A sum in whole ten-thousandths, as the Decimal it adds up to."""
+    return Decimal(int(whole or 0)).scaleb(-4)
+
+
+def _floors(floored: int, reviewed: int, weakest: int | None) -> Callable[[Decimal], bool]:
+    """For scoring.rate_by: whether each of the `floored` criteria reaches a share of its
+    maximum, knowing how many of them have a verified score and the weakest one's
+    floor(score / maximum * _SHARE_SCALE)."""
+
+    def met(share: Decimal) -> bool:
+        if not floored:
+            return True
+        # A floored criterion without a verified score counts 0, below any share above 0.
+        if reviewed < floored and share > 0:
+            return False
+        return weakest is None or weakest >= share * _SHARE_SCALE
+
+    return met
+
+
 async def boards(
     session: AsyncSession,
     year: int,
@@ -894,18 +1136,113 @@ async def boards(
     *,
     since: datetime | None = None,
 ) -> dict[int, Board]:
-    """The leaderboards of many clusters (all when None) for one year, in a few queries;
-    movement against the last board posted (before `since`, when given)."""
-    data = await load_years(session, year, cluster_ids, detail=False)
-    posts = await last_posts(session, year, cluster_ids, since)
-    out = {}
-    for cluster_id, year_data in data.items():
-        post = posts.get(cluster_id)
-        out[cluster_id] = build_board(
-            year_data,
-            now,
-            post.standings if post else None,
-            post.posted_at if post else None,
+    """The leaderboards of many clusters (all when None) for one year, in one statement
+    (and one more for the votes of a closed year whose ties the ballot breaks); movement
+    against the last board posted (before `since`, when given)."""
+    params: dict[str, Any] = {"year": year}
+    if cluster_ids is not None:
+        params["cluster_ids"] = list(cluster_ids)
+    if since is not None:
+        params["since"] = since
+    result = await session.execute(
+        _board_statement(cluster_ids is not None, since is not None), params
+    )
+    heads: dict[int, tuple[Any, ...]] = {}
+    figures: dict[int, list[_Figures]] = {}
+    previous: dict[int, tuple[datetime, dict[str, Any]]] = {}
+    settings: dict[int, RatingRule] = {}
+    inexact: set[int] = set()
+    cluster_id = None
+    levels: list[scoring.RatingLevel] = []
+    base_leaves = floored = 0
+    for (
+        cid,
+        code,
+        name,
+        kind,
+        language,
+        timezone,
+        status,
+        settings_text,
+        base,
+        floored_leaves,
+        role,
+        unit_id,
+        unit_code,
+        unit_name,
+        short_name,
+        valid_from,
+        valid_to,
+        proposed,
+        verified,
+        reported,
+        unreviewed,
+        late,
+        reviewed,
+        weakest,
+        posted_at,
+        posted,
+    ) in result:
+        if cid != cluster_id:
+            cluster_id = cid
+            rule = settings_of(settings_text).rating
+            settings[cid] = rule
+            levels = rating_levels(rule)
+            if not _exact_shares(levels):
+                inexact.add(cid)
+            heads[cid] = (code, name, kind, language, timezone, status)
+            figures[cid] = []
+            if posted_at is not None:
+                previous[cid] = (posted_at, json.loads(posted))
+            base_leaves, floored = int(base or 0), int(floored_leaves or 0)
+        if unit_id is None or cid in inexact:  # None: a cluster year without members
+            continue
+        total = scoring.final_total(_points(verified))
+        figures[cid].append(
+            _Figures(
+                Member(unit_id, unit_code, unit_name, short_name, role, valid_from, valid_to),
+                proposed=scoring.final_total(_points(proposed)),
+                verified=total,
+                reported=int(reported or 0),
+                base_leaves=base_leaves,
+                unreviewed=int(unreviewed or 0),
+                late=int(late or 0),
+                rating=scoring.rate_by(
+                    total,
+                    levels,
+                    _floors(floored, int(reviewed or 0), None if weakest is None else int(weakest)),
+                ),
+            )
+        )
+    ballots = [
+        cid
+        for cid, (*_, status) in heads.items()
+        if status is YearStatus.CLOSED and settings[cid].tie_rule == "ballot"
+    ]
+    votes = await _closed_ballot_votes(session, year, ballots) if ballots else {}
+    entries = await load_years(session, year, sorted(inexact), detail=False) if inexact else {}
+    out: dict[int, Board] = {}
+    for cid, (code, name, kind, language, timezone, status) in heads.items():
+        posted_at, standings = previous.get(cid, (None, None))
+        if cid in inexact:
+            out[cid] = build_board(entries[cid], now, standings, posted_at)
+            continue
+        rule = settings[cid]
+        out[cid] = Board(
+            cluster_id=cid,
+            cluster_code=code,
+            cluster_name=name,
+            cluster_kind=kind.value,
+            language=language,
+            timezone=timezone,
+            year=year,
+            closed=status is YearStatus.CLOSED,
+            tie_rule=rule.tie_rule,
+            standings=_standings(
+                figures[cid], votes.get(cid) if rule.tie_rule == "ballot" else None, standings
+            ),
+            previous_at=posted_at,
+            computed_at=now,
         )
     return out
 
