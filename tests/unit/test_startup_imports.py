@@ -37,6 +37,12 @@ HEAVY = (
     "alembic",
     "mako",
     "holidays",
+    # The command line is stdlib argparse; httpx's own CLI (click, rich, pygments) is kept
+    # out by bot/__init__.py.
+    "typer",
+    "click",
+    "rich",
+    "pygments",
 )
 
 CHILD = textwrap.dedent(

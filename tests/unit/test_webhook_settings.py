@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bot import cli
 from bot.cli import app
 from bot.settings import SettingsError, load_settings
 from bot.telegram.webhook import WebhookConfig
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 TOKEN = "123456789:AAH-very-secret-token-value"
