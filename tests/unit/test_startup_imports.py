@@ -43,6 +43,8 @@ HEAVY = (
     "click",
     "rich",
     "pygments",
+    # A bot on SQLite has no use for the PostgreSQL dialect (~2 MB).
+    "sqlalchemy.dialects.postgresql",
 )
 
 CHILD = textwrap.dedent(
