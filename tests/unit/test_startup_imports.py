@@ -43,6 +43,9 @@ HEAVY = (
     "click",
     "rich",
     "pygments",
+    # Settings are read by bot/settings.py itself (validated by pydantic).
+    "pydantic_settings",
+    "dotenv",
     # A bot on SQLite has no use for the PostgreSQL dialect (~2 MB).
     "sqlalchemy.dialects.postgresql",
 )
