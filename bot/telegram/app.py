@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -191,9 +192,12 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     else:
         # PTB's own pool sizes (256 for calls, 1 for the long poll), with each fault logged
-        # once and a spoilt answer made a NetworkError (bot/telegram/request.py).
-        builder = builder.request(BotRequest(connection_pool_size=256))
-        builder = builder.get_updates_request(BotRequest(connection_pool_size=1))
+        # once and a spoilt answer made a NetworkError (bot/telegram/request.py). One TLS
+        # context for both, as httpx would make it (certifi's CA bundle, SSL_CERT_FILE/DIR
+        # honoured): each client would read the bundle again (~15 ms and ~0.7 MB).
+        tls = {"verify": httpx.create_ssl_context()}
+        builder = builder.request(BotRequest(connection_pool_size=256, httpx_kwargs=tls))
+        builder = builder.get_updates_request(BotRequest(connection_pool_size=1, httpx_kwargs=tls))
     app: ThiduaApp = builder.build()  # type: ignore[assignment]
     # ContextTypes builds the Core with its defaults; put the configured one in its place.
     app.bot_data.__dict__.update(core.__dict__)
