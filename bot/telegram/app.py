@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -52,7 +53,28 @@ ThiduaApp = Application[
 
 
 class ThiduaApplication(ThiduaApp):
-    """PTB's Application, whose `stop` also waits for the updates running in our processor."""
+    """PTB's Application, whose `stop` also waits for the updates running in our processor,
+    and whose `start` waits for what `post_init` left running (the command menus)."""
+
+    # Set by post_init, awaited by start (or cancelled at shutdown if it never started).
+    publishing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        # post_init sends the command menus without waiting for them, so that the first
+        # getUpdates (or setWebhook) goes out alongside them instead of after a round trip
+        # to Telegram; start-up still completes, or fails, with them.
+        task, self.publishing = self.publishing, None
+        if task is not None:
+            await task
+
+    async def forget_publishing(self) -> None:
+        """Cancel the menus if they are still being sent (an application never started)."""
+        task, self.publishing = self.publishing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
         # PTB's stop hands every queued update to the processor and returns once it has
@@ -155,7 +177,8 @@ def build_application(
         app.bot_data.channels.add(TelegramChannel(app.bot))
         if not app.bot_data.bot_username:
             app.bot_data.bot_username = app.bot.username
-        await publish_menus(app)
+        assert isinstance(app, ThiduaApplication)  # the builder's application_class
+        app.publishing = asyncio.create_task(publish_menus(app), name="publish menus")
         if zalo is not None:
             await zalo.start(app.bot_data, serve_http=zalo_http)
         log.info("bot @%s ready", app.bot.username)
@@ -168,6 +191,8 @@ def build_application(
             await zalo.stop()
 
     async def post_shutdown(app: ThiduaApp) -> None:
+        if isinstance(app, ThiduaApplication):
+            await app.forget_publishing()
         engine = engine_holder.pop("engine", None)
         if engine is not None:
             await engine.dispose()
