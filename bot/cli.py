@@ -10,16 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.logs import setup_logging
-from bot.settings import Settings, SettingsError, load_settings
-from handlers.i18n import Texts, texts
-from models.backup import BackupError, backup_name, backup_sqlite, prune_backups, sqlite_path
-from models.db import create_engine, session_factory
-from models.migrate import current_revision, upgrade
-from services import clusters, invites
-from services.cluster_file import ClusterFileError, load_cluster_file
-from services.errors import DomainError
-from services.uow import Session
+from bot import collector_paused, pause_collector, resume_collector
+
+with collector_paused():  # what every command needs: bot/__init__.py says why
+    from bot.logs import setup_logging
+    from bot.settings import Settings, SettingsError, load_settings
+    from handlers.i18n import Texts, texts
+    from models.backup import BackupError, backup_name, backup_sqlite, prune_backups, sqlite_path
+    from models.db import create_engine, session_factory
+    from models.migrate import current_revision, upgrade
+    from services import clusters, invites
+    from services.cluster_file import ClusterFileError, load_cluster_file
+    from services.errors import DomainError
+    from services.uow import Session
 
 T = TypeVar("T")
 
@@ -126,6 +129,7 @@ def run(
         _run_webhook(settings, t, url=webhook_url, listen=listen, port=port, path=url_path)
         return
     _check_zalo(settings, t)
+    pause_collector()  # until the bot has started (bot/__init__.py)
     from bot.telegram.app import run_polling  # heavy import, only when running
 
     run_polling(settings)
@@ -384,6 +388,7 @@ def _run_webhook(
     path: str | None,
 ) -> None:
     """`thidua run --webhook`: the same Application behind bot/telegram/webhook.py."""
+    pause_collector()  # until the bot has started (bot/__init__.py)
     from bot.telegram.app import build_application  # heavy imports, only when running
     from bot.telegram.webhook import WebhookConfig, serve
 
@@ -621,7 +626,10 @@ def app(argv: Sequence[str] | None = None) -> int:
         options = vars(parser.parse_args(args))
         func: Callable[..., None] = options.pop("command")
         _State.config = options.pop("config")
-        func(**options)
+        try:
+            func(**options)
+        finally:
+            resume_collector()  # if a command paused it and stopped before the bot started
     except Exit as done:
         return done.code
     except SystemExit as done:  # the parser's --help (0) and its usage errors (2)

@@ -31,6 +31,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot import resume_collector
 from bot.settings import Settings, SettingsError
 from bot.telegram.channel import TelegramChannel, on_error, on_update
 from bot.telegram.limits import JSONDict, Limiter
@@ -42,7 +43,7 @@ from handlers.commands import menu
 from handlers.core import Core, utc_now
 from handlers.i18n import LANGUAGES, texts
 from models.db import create_engine, session_factory
-from models.migrate import upgrade
+from models.migrate import at_head, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ThiduaApplication(ThiduaApp):
         task, self.publishing = self.publishing, None
         if task is not None:
             await task
+        resume_collector()  # paused by `thidua run` for its start (bot/__init__.py)
 
     async def forget_publishing(self) -> None:
         """Cancel the menus if they are still being sent (an application never started)."""
@@ -171,7 +173,9 @@ def build_application(
     async def post_init(app: ThiduaApp) -> None:
         engine = create_engine(settings.database.url)
         engine_holder["engine"] = engine
-        if settings.database.migrate_on_start:
+        if settings.database.migrate_on_start and not await at_head(engine):
+            # A migration may take long: the collector works as usual meanwhile.
+            resume_collector()
             await upgrade(engine)
         app.bot_data.sessions = session_factory(engine)
         app.bot_data.channels.add(TelegramChannel(app.bot))
