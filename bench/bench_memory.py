@@ -4,8 +4,9 @@
 
 Each process is started as in production (`thidua run`, long polling) against a stand-in
 Bot API server on 127.0.0.1 (bench/_botkit.py). Figures:
-- start-up: from the process launch to its first getUpdates (imports, settings, the
-  migration check, the command menus), on a migrated database and on an empty one;
+- start-up: from the process launch to its first getUpdates (imports, settings, getMe,
+  the migration check; the command menus go out alongside it), on a migrated database and
+  on an empty one;
 - RSS when idle (3 s after start-up) and the peak RSS (VmHWM) after handling N one-line
   reports, read from /proc (Linux);
 - the peak RSS after the chair's /bxh, /tonghop and /xuat on the nationwide-size database

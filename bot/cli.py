@@ -2,62 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Any, TypeVar
 
-import typer
+from bot import collector_paused, pause_collector, resume_collector
 
-from bot.logs import setup_logging
-from bot.settings import Settings, SettingsError, load_settings
-from handlers.i18n import Texts, texts
-from models.backup import BackupError, backup_name, backup_sqlite, prune_backups, sqlite_path
-from models.db import create_engine, session_factory
-from models.migrate import current_revision, upgrade
-from services import clusters, invites
-from services.cluster_file import ClusterFileError, load_cluster_file
-from services.errors import DomainError
-from services.uow import Session
+with collector_paused():  # what every command needs: bot/__init__.py says why
+    from bot.logs import setup_logging
+    from bot.settings import Settings, SettingsError, load_settings
+    from handlers.i18n import Texts, texts
+    from models.backup import BackupError, backup_name, backup_sqlite, prune_backups, sqlite_path
+    from models.db import create_engine, session_factory
+    from models.migrate import current_revision, upgrade
+    from services import clusters, invites
+    from services.cluster_file import ClusterFileError, load_cluster_file
+    from services.errors import DomainError
+    from services.uow import Session
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    help="Thi Đua Bot — quản lý Cụm/Khối thi đua qua Telegram (emulation clusters on Telegram).",
-    no_args_is_help=True,
-    add_completion=False,
-    # Locals can hold the token or database password: never print them in a traceback.
-    pretty_exceptions_show_locals=False,
-)
-cluster_app = typer.Typer(help="Cụm thi đua: nhập tệp, liệt kê (clusters: import, list).")
-db_app = typer.Typer(help="Cơ sở dữ liệu (database).")
-app.add_typer(cluster_app, name="cluster")
-app.add_typer(db_app, name="db")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="TOML settings file (default: $THIDUA_CONFIG or ./config.toml)"
-    ),
-]
+class Exit(Exception):
+    """Leave the command with this exit code (its message, if any, is already printed)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def echo(message: str, *, err: bool = False) -> None:
+    print(message, file=sys.stderr if err else sys.stdout)
 
 
 class _State:
     config: Path | None = None
 
 
-@app.callback()
-def _main(config: ConfigOption = None) -> None:
-    _State.config = config
-
-
 def _settings() -> Settings:
     try:
         return load_settings(_State.config)
     except SettingsError as exc:
-        typer.echo(texts(None).plain("cli.settings_error", detail=str(exc)), err=True)
-        raise typer.Exit(2) from None
+        echo(texts(None).plain("cli.settings_error", detail=str(exc)), err=True)
+        raise Exit(2) from None
 
 
 def _now() -> datetime:
@@ -80,26 +71,16 @@ def _with_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -
     return asyncio.run(runner())
 
 
-def _fail(t: Texts, err: DomainError) -> typer.Exit:
-    typer.echo(t.text(err.key, **err.params), err=True)
-    return typer.Exit(1)
+def _fail(t: Texts, err: DomainError) -> Exit:
+    echo(t.text(err.key, **err.params), err=True)
+    return Exit(1)
 
 
-@app.command("try")
 def try_(
-    cluster_file: Annotated[
-        Path | None, typer.Argument(help="Cluster file to rehearse (imported first)")
-    ] = None,
-    who: Annotated[
-        str, typer.Option("--as", help="A member unit's code, or chair / vice")
-    ] = "chair",
-    at: Annotated[
-        str | None, typer.Option(help='The clock, e.g. "2025-03-28 08:00" (cluster time)')
-    ] = None,
-    configured: Annotated[
-        bool,
-        typer.Option("--configured-db", help="Use the configured database, not a scratch one"),
-    ] = False,
+    cluster_file: Path | None = None,
+    who: str = "chair",
+    at: str | None = None,
+    configured: bool = False,
 ) -> None:
     """Thử bot trong cửa sổ dòng lệnh, không cần mạng. Chat with the bot in the terminal."""
     settings = _settings()
@@ -110,40 +91,35 @@ def try_(
         try:
             parse_moment(at, settings.app.tz)
         except ValueError:
-            typer.echo(texts(settings.app.language).text("try.bad_time", example=at), err=True)
-            raise typer.Exit(2) from None
+            echo(texts(settings.app.language).text("try.bad_time", example=at), err=True)
+            raise Exit(2) from None
     code = main(settings, cluster_file=cluster_file, who=who, at=at, configured_db=configured)
-    raise typer.Exit(code)
+    raise Exit(code)
 
 
-@app.command()
 def run(
-    webhook: Annotated[
-        bool, typer.Option("--webhook", help="Receive updates by webhook (docs/deploy.md)")
-    ] = False,
-    webhook_url: Annotated[
-        str | None, typer.Option(help="Public https:// URL Telegram posts to")
-    ] = None,
-    listen: Annotated[str | None, typer.Option(help="Address the webhook server binds")] = None,
-    port: Annotated[int | None, typer.Option(help="Port the webhook server binds")] = None,
-    url_path: Annotated[str | None, typer.Option(help="Path updates are posted to")] = None,
+    webhook: bool = False,
+    webhook_url: str | None = None,
+    listen: str | None = None,
+    port: int | None = None,
+    url_path: str | None = None,
 ) -> None:
     """Chạy bot (polling, hoặc webhook với --webhook). Start the bot."""
     settings = _settings()
     setup_logging(settings.app.log_level, settings.telegram.token, settings.zalo.token)
     t = texts(settings.app.language)
     if settings.telegram.token is None and settings.zalo.token is None:
-        typer.echo(t.plain("cli.no_token"), err=True)
-        raise typer.Exit(2)
+        echo(t.plain("cli.no_token"), err=True)
+        raise Exit(2)
     options = (webhook_url, listen, port, url_path)
     if not webhook and any(o is not None for o in options):
-        typer.echo(t.plain("ops.webhook_options_alone"), err=True)
-        raise typer.Exit(2)
+        echo(t.plain("ops.webhook_options_alone"), err=True)
+        raise Exit(2)
     if settings.telegram.token is None:
         # Zalo alone: its webhook (or long polling) is set by the zalo.* settings.
         if webhook:
-            typer.echo(t.plain("ops.webhook_needs_telegram"), err=True)
-            raise typer.Exit(2)
+            echo(t.plain("ops.webhook_needs_telegram"), err=True)
+            raise Exit(2)
         from bot.zalo_service import run_zalo
 
         _check_zalo(settings, t)
@@ -153,12 +129,12 @@ def run(
         _run_webhook(settings, t, url=webhook_url, listen=listen, port=port, path=url_path)
         return
     _check_zalo(settings, t)
+    pause_collector()  # until the bot has started (bot/__init__.py)
     from bot.telegram.app import run_polling  # heavy import, only when running
 
     run_polling(settings)
 
 
-@db_app.command("upgrade")
 def db_upgrade() -> None:
     """Nâng cấp CSDL lên phiên bản mới nhất. Migrate the database to the latest revision."""
     settings = _settings()
@@ -172,33 +148,30 @@ def db_upgrade() -> None:
         finally:
             await engine.dispose()
 
-    typer.echo(t.plain("cli.db_upgraded", revision=asyncio.run(runner())))
+    echo(t.plain("cli.db_upgraded", revision=asyncio.run(runner())))
 
 
-@cluster_app.command("import")
-def cluster_import(
-    file: Annotated[Path, typer.Argument(help="Cluster file (.toml), see docs/cluster-file.md")],
-) -> None:
+def cluster_import(file: Path) -> None:
     """Nhập hoặc cập nhật một Cụm từ tệp. Create or update a cluster from its file."""
     settings = _settings()
     t = texts(settings.app.language)
     try:
         spec = load_cluster_file(file)
     except ClusterFileError as exc:
-        typer.echo(t.plain("cli.file_error", detail=str(exc)), err=True)
-        raise typer.Exit(1) from None
+        echo(t.plain("cli.file_error", detail=str(exc)), err=True)
+        raise Exit(1) from None
     result = _with_session(
         settings, lambda s: clusters.import_cluster(s, spec, now=_now(), actor="cli")
     )
     for warning in result.warnings:
-        typer.echo(t.plain("cli.warning", detail=t.plain(warning.key, **warning.params)))
+        echo(t.plain("cli.warning", detail=t.plain(warning.key, **warning.params)))
     if not result.changed:
-        typer.echo(t.plain("cli.import_unchanged", code=result.cluster_code))
+        echo(t.plain("cli.import_unchanged", code=result.cluster_code))
         return
-    typer.echo(t.plain("cli.import_created", code=result.cluster_code))
+    echo(t.plain("cli.import_created", code=result.cluster_code))
     kinds = sorted(set(result.created) | set(result.updated) | set(result.retired))
     for kind in kinds:
-        typer.echo(
+        echo(
             t.plain(
                 "cli.import_counts",
                 what=kind,
@@ -209,17 +182,16 @@ def cluster_import(
         )
 
 
-@cluster_app.command("list")
 def cluster_list() -> None:
     """Liệt kê các Cụm. List the clusters."""
     settings = _settings()
     t = texts(settings.app.language)
     rows = _with_session(settings, clusters.list_clusters)
     if not rows:
-        typer.echo(t.plain("cli.no_clusters"))
+        echo(t.plain("cli.no_clusters"))
         return
     for row in rows:
-        typer.echo(
+        echo(
             t.plain(
                 "cli.cluster_line",
                 code=row.code,
@@ -248,17 +220,12 @@ def deep_link(username: str, token: str) -> str:
     return f"https://t.me/{username}?start={token}"
 
 
-@app.command()
 def invite(
-    cluster: Annotated[str, typer.Argument(help="Cluster code")],
-    unit: Annotated[
-        str | None, typer.Argument(help="Unit code (default: every member unit)")
-    ] = None,
-    days: Annotated[int | None, typer.Option(help="Days the link stays valid")] = None,
-    uses: Annotated[int | None, typer.Option(help="Officers who may join with one link")] = None,
-    qr_dir: Annotated[
-        Path, typer.Option(help="Where the QR code of the bot's Zalo link is written")
-    ] = Path("."),
+    cluster: str,
+    unit: str | None = None,
+    days: int | None = None,
+    uses: int | None = None,
+    qr_dir: Path = Path("."),
 ) -> None:
     """In link mời cho từng đơn vị (Telegram, Zalo). Print an invitation per unit."""
     settings = _settings()
@@ -267,8 +234,8 @@ def invite(
     on_zalo = zalo.token is not None or bool(zalo.bot_name)
     username = _bot_username(settings)
     if not username and not on_zalo:
-        typer.echo(t.plain("cli.no_username"), err=True)
-        raise typer.Exit(2)
+        echo(t.plain("cli.no_username"), err=True)
+        raise Exit(2)
     try:
         issued = _with_session(
             settings,
@@ -286,7 +253,7 @@ def invite(
         raise _fail(t, err) from None
     if on_zalo and zalo.bot_link:
         qr = zalo_qr(zalo.bot_link, qr_dir)
-        typer.echo(t.plain("cli.invite_zalo_qr", path=str(qr), link=zalo.bot_link))
+        echo(t.plain("cli.invite_zalo_qr", path=str(qr), link=zalo.bot_link))
     for item in issued:
         lines = [f"{item.unit_code}  {item.unit_name}"]
         if username:
@@ -299,7 +266,7 @@ def invite(
         )
         expires = t.datetime(item.expires_at, settings.app.tz)
         lines.append(t.plain("cli.invite_expires", expires=expires, uses=uses_text))
-        typer.echo("\n".join(lines))
+        echo("\n".join(lines))
 
 
 def zalo_qr(link: str, folder: Path) -> Path:
@@ -312,11 +279,7 @@ def zalo_qr(link: str, folder: Path) -> Path:
     return path
 
 
-@app.command("revoke-invites")
-def revoke_invites(
-    cluster: Annotated[str, typer.Argument(help="Cluster code")],
-    unit: Annotated[str | None, typer.Argument(help="Unit code (default: every unit)")] = None,
-) -> None:
+def revoke_invites(cluster: str, unit: str | None = None) -> None:
     """Thu hồi các link mời còn hiệu lực. Revoke the live invitation links."""
     settings = _settings()
     t = texts(settings.app.language)
@@ -329,17 +292,13 @@ def revoke_invites(
         )
     except DomainError as err:
         raise _fail(t, err) from None
-    typer.echo(t.plain("cli.invites_revoked", count, count=count))
+    echo(t.plain("cli.invites_revoked", count, count=count))
 
 
 # --- the chair's outputs: leaderboard, export and the year-end documents
 
 
-@app.command("leaderboard")
-def leaderboard_command(
-    cluster: Annotated[str, typer.Argument(help="Cluster code")],
-    year: Annotated[int | None, typer.Option(help="Year (default: the working year)")] = None,
-) -> None:
+def leaderboard_command(cluster: str, year: int | None = None) -> None:
     """In bảng xếp hạng của Cụm. Print the cluster's leaderboard."""
     from handlers.leaderboard import board_table  # imports matplotlib: only when asked
     from services.leaderboard import board_by_code
@@ -351,20 +310,14 @@ def leaderboard_command(
     except DomainError as err:
         raise _fail(t, err) from None
     head = "lb.final_head" if board.closed else "lb.head"
-    typer.echo(t.text(head, year=board.year, cluster=board.cluster_name))
-    typer.echo(t.text("lb.legend", when=t.datetime(board.computed_at, settings.app.tz)))
-    typer.echo("")
-    typer.echo(board_table(t, board, ratings=board.closed))
+    echo(t.text(head, year=board.year, cluster=board.cluster_name))
+    echo(t.text("lb.legend", when=t.datetime(board.computed_at, settings.app.tz)))
+    echo("")
+    echo(board_table(t, board, ratings=board.closed))
 
 
-@app.command("export")
 def export_command(
-    cluster: Annotated[str, typer.Argument(help="Cluster code")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .xlsx file to write")],
-    year: Annotated[int | None, typer.Option(help="Year (default: the working year)")] = None,
-    period: Annotated[
-        str | None, typer.Option(help="One period only, e.g. Q2 or T05 (default: the year)")
-    ] = None,
+    cluster: str, output: Path, year: int | None = None, period: str | None = None
 ) -> None:
     """Xuất bảng điểm Excel. Export the scoring workbook (.xlsx)."""
     from services.clusters import get_cluster
@@ -382,30 +335,15 @@ def export_command(
     except DomainError as err:
         raise _fail(t, err) from None
     output.write_bytes(made.content)
-    typer.echo(
-        t.plain("cli.exported", made.units, path=str(output), units=made.units, year=made.year)
-    )
+    echo(t.plain("cli.exported", made.units, path=str(output), units=made.units, year=made.year))
 
 
-@app.command("document")
 def document_command(
-    kind: Annotated[
-        str, typer.Argument(help="minutes (biên bản họp bình xét) or proposal (tờ trình)")
-    ],
-    cluster: Annotated[str, typer.Argument(help="Cluster code")],
-    year: Annotated[
-        int | None, typer.Option(help="A closed year (default: the latest closed one)")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="The .docx file to write")
-    ] = None,
-    unit: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A unit proposed for an award, repeatable "
-            "(default: the leading unit and those rated excellent)"
-        ),
-    ] = None,
+    kind: str,
+    cluster: str,
+    year: int | None = None,
+    output: Path | None = None,
+    unit: list[str] | None = None,
 ) -> None:
     """Lập biên bản họp bình xét hoặc tờ trình khen thưởng (.docx) của năm đã kết thúc.
     Write the year-end minutes or the award proposal of a closed year."""
@@ -417,8 +355,8 @@ def document_command(
     try:
         chosen_kind = DocumentKind(kind.lower())
     except ValueError:
-        typer.echo(t.text("cli.document_kind", kind=kind), err=True)
-        raise typer.Exit(2) from None
+        echo(t.text("cli.document_kind", kind=kind), err=True)
+        raise Exit(2) from None
 
     async def work(session: Session) -> DocumentFile:
         found = await get_cluster(session, cluster)
@@ -434,7 +372,7 @@ def document_command(
     target = output or Path(made.filename)
     target.write_bytes(made.content)
     title = t.raw(f"cli.{chosen_kind.value}_title")
-    typer.echo(t.plain("cli.document_written", path=str(target), title=title, year=made.year))
+    echo(t.plain("cli.document_written", path=str(target), title=title, year=made.year))
 
 
 # --- operations: webhook mode and backup
@@ -450,14 +388,15 @@ def _run_webhook(
     path: str | None,
 ) -> None:
     """`thidua run --webhook`: the same Application behind bot/telegram/webhook.py."""
+    pause_collector()  # until the bot has started (bot/__init__.py)
     from bot.telegram.app import build_application  # heavy imports, only when running
     from bot.telegram.webhook import WebhookConfig, serve
 
     try:
         config = WebhookConfig.from_settings(settings, url=url, listen=listen, port=port, path=path)
     except SettingsError as exc:
-        typer.echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
-        raise typer.Exit(2) from None
+        echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
+        raise Exit(2) from None
     _check_zalo(settings, t)
     from bot.zalo_service import ZaloService
 
@@ -477,48 +416,34 @@ def _check_zalo(settings: Settings, t: Texts) -> None:
     try:
         ZaloService.check(settings)
     except SettingsError as exc:
-        typer.echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
-        raise typer.Exit(2) from None
+        echo(t.plain("cli.settings_error", detail=str(exc)), err=True)
+        raise Exit(2) from None
 
 
-@app.command()
-def backup(
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File, or directory for a timestamped copy (default: backups/ by the database)",
-        ),
-    ] = None,
-    keep: Annotated[
-        int | None,
-        typer.Option(min=1, help="Then keep only the newest N timestamped backups there"),
-    ] = None,
-) -> None:
+def backup(output: Path | None = None, keep: int | None = None) -> None:
     """Sao lưu CSDL SQLite, kể cả khi bot đang chạy. Back up the SQLite database (online)."""
     settings = _settings()
     t = texts(settings.app.language)
     source = sqlite_path(settings.database.url)
     if source is None:
-        typer.echo(t.plain("ops.backup_postgres"), err=True)
-        raise typer.Exit(2)
+        echo(t.plain("ops.backup_postgres"), err=True)
+        raise Exit(2)
     if not source.is_file():
-        typer.echo(t.plain("ops.backup_missing", path=source), err=True)
-        raise typer.Exit(1)
+        echo(t.plain("ops.backup_missing", path=source), err=True)
+        raise Exit(1)
     target = output if output is not None else source.parent / "backups"
     timestamped = output is None or target.is_dir()
     if timestamped:
         target = target / backup_name(source, _now())
     if target.exists():
-        typer.echo(t.plain("ops.backup_exists", path=target), err=True)
-        raise typer.Exit(1)
+        echo(t.plain("ops.backup_exists", path=target), err=True)
+        raise Exit(1)
     try:
         done = backup_sqlite(source, target)
     except BackupError as exc:
-        typer.echo(t.plain("ops.backup_failed", detail=str(exc)), err=True)
-        raise typer.Exit(1) from None
-    typer.echo(
+        echo(t.plain("ops.backup_failed", detail=str(exc)), err=True)
+        raise Exit(1) from None
+    echo(
         t.plain(
             "ops.backup_done",
             source=source,
@@ -528,11 +453,194 @@ def backup(
     )
     if keep is not None and timestamped:
         removed = prune_backups(target.parent, source, keep)
-        typer.echo(t.plain("ops.backup_pruned", len(removed), count=len(removed), keep=keep))
+        echo(t.plain("ops.backup_pruned", len(removed), count=len(removed), keep=keep))
+
+
+# --- the parser: stdlib argparse, every command, option, help text and exit code as before
+
+
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(
+        self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
+    ) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not >= 1")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The whole command line. Stdlib argparse rather than a CLI framework: `thidua run` is
+    a long-lived process, and typer (with click and rich) cost it ~1.5 MB and ~15 ms at
+    every start for a dozen commands that argparse describes as well."""
+    common: dict[str, Any] = {"formatter_class": _Formatter, "allow_abbrev": False}
+    root = argparse.ArgumentParser(
+        prog="thidua",
+        description="Thi Đua Bot — quản lý Cụm/Khối thi đua qua Telegram "
+        "(emulation clusters on Telegram).",
+        **common,
+    )
+    root.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="PATH",
+        help="TOML settings file (default: $THIDUA_CONFIG or ./config.toml)",
+    )
+    commands = root.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(group: Any, name: str, func: Callable[..., None]) -> argparse.ArgumentParser:
+        # The help is the function's docstring (Vietnamese, then English), on one line.
+        summary = " ".join((func.__doc__ or "").split())
+        parser: argparse.ArgumentParser = group.add_parser(
+            name, help=summary, description=summary, **common
+        )
+        parser.set_defaults(command=func)
+        return parser
+
+    try_cmd = command(commands, "try", try_)
+    try_cmd.add_argument(
+        "cluster_file", nargs="?", type=Path, help="Cluster file to rehearse (imported first)"
+    )
+    try_cmd.add_argument(
+        "--as",
+        dest="who",
+        default="chair",
+        help="A member unit's code, or chair / vice (default: chair)",
+    )
+    try_cmd.add_argument("--at", help='The clock, e.g. "2025-03-28 08:00" (cluster time)')
+    try_cmd.add_argument(
+        "--configured-db",
+        dest="configured",
+        action="store_true",
+        help="Use the configured database, not a scratch one",
+    )
+
+    run_cmd = command(commands, "run", run)
+    run_cmd.add_argument(
+        "--webhook", action="store_true", help="Receive updates by webhook (docs/deploy.md)"
+    )
+    run_cmd.add_argument("--webhook-url", help="Public https:// URL Telegram posts to")
+    run_cmd.add_argument("--listen", help="Address the webhook server binds")
+    run_cmd.add_argument("--port", type=int, help="Port the webhook server binds")
+    run_cmd.add_argument("--url-path", help="Path updates are posted to")
+
+    invite_cmd = command(commands, "invite", invite)
+    invite_cmd.add_argument("cluster", help="Cluster code")
+    invite_cmd.add_argument("unit", nargs="?", help="Unit code (default: every member unit)")
+    invite_cmd.add_argument("--days", type=int, help="Days the link stays valid")
+    invite_cmd.add_argument("--uses", type=int, help="Officers who may join with one link")
+    invite_cmd.add_argument(
+        "--qr-dir",
+        type=Path,
+        metavar="PATH",
+        default=Path("."),
+        help="Where the QR code of the bot's Zalo link is written (default: .)",
+    )
+
+    revoke_cmd = command(commands, "revoke-invites", revoke_invites)
+    revoke_cmd.add_argument("cluster", help="Cluster code")
+    revoke_cmd.add_argument("unit", nargs="?", help="Unit code (default: every unit)")
+
+    board_cmd = command(commands, "leaderboard", leaderboard_command)
+    board_cmd.add_argument("cluster", help="Cluster code")
+    board_cmd.add_argument("--year", type=int, help="Year (default: the working year)")
+
+    export_cmd = command(commands, "export", export_command)
+    export_cmd.add_argument("cluster", help="Cluster code")
+    export_cmd.add_argument(
+        "--output", "-o", type=Path, required=True, metavar="PATH", help="The .xlsx file to write"
+    )
+    export_cmd.add_argument("--year", type=int, help="Year (default: the working year)")
+    export_cmd.add_argument("--period", help="One period only, e.g. Q2 or T05 (default: the year)")
+
+    document_cmd = command(commands, "document", document_command)
+    document_cmd.add_argument("kind", help="minutes (biên bản họp bình xét) or proposal (tờ trình)")
+    document_cmd.add_argument("cluster", help="Cluster code")
+    document_cmd.add_argument(
+        "--year", type=int, help="A closed year (default: the latest closed one)"
+    )
+    document_cmd.add_argument(
+        "--output", "-o", type=Path, metavar="PATH", help="The .docx file to write"
+    )
+    document_cmd.add_argument(
+        "--unit",
+        action="append",
+        help="A unit proposed for an award, repeatable "
+        "(default: the leading unit and those rated excellent)",
+    )
+
+    backup_cmd = command(commands, "backup", backup)
+    backup_cmd.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="PATH",
+        help="File, or directory for a timestamped copy (default: backups/ by the database)",
+    )
+    backup_cmd.add_argument(
+        "--keep",
+        type=_at_least_one,
+        help="Then keep only the newest N timestamped backups there (N >= 1)",
+    )
+
+    cluster_group = commands.add_parser(
+        "cluster",
+        help="Cụm thi đua: nhập tệp, liệt kê (clusters: import, list).",
+        description="Cụm thi đua: nhập tệp, liệt kê (clusters: import, list).",
+        **common,
+    )
+    cluster_commands = cluster_group.add_subparsers(
+        title="commands", metavar="COMMAND", required=True
+    )
+    import_cmd = command(cluster_commands, "import", cluster_import)
+    import_cmd.add_argument(
+        "file", type=Path, help="Cluster file (.toml), see docs/cluster-file.md"
+    )
+    command(cluster_commands, "list", cluster_list)
+
+    db_group = commands.add_parser(
+        "db",
+        help="Cơ sở dữ liệu (database).",
+        description="Cơ sở dữ liệu (database).",
+        **common,
+    )
+    db_commands = db_group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    command(db_commands, "upgrade", db_upgrade)
+    return root
+
+
+def app(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run the command; its exit code (2: a usage error, as the
+    parser's own errors)."""
+    parser = _parser()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args:
+            parser.print_help()
+            return 2
+        options = vars(parser.parse_args(args))
+        func: Callable[..., None] = options.pop("command")
+        _State.config = options.pop("config")
+        try:
+            func(**options)
+        finally:
+            resume_collector()  # if a command paused it and stopped before the bot started
+    except Exit as done:
+        return done.code
+    except SystemExit as done:  # the parser's --help (0) and its usage errors (2)
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        return 1
+    return 0
 
 
 def main() -> None:
-    app(prog_name="thidua")
+    sys.exit(app())
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ log line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -23,13 +23,6 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
-from pydantic_settings import SettingsError as PydanticSettingsError
 
 from services.addresses import Address
 from services.errors import DomainError
@@ -37,8 +30,6 @@ from services.errors import DomainError
 DEFAULT_CONFIG = Path("config.toml")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 LANGUAGES = ("vi", "en")
-
-_toml_path: ContextVar[Path | None] = ContextVar("_toml_path", default=None)
 
 
 class SettingsError(Exception):
@@ -228,33 +219,131 @@ class AppSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="THIDUA_",
-        env_nested_delimiter="__",
-        extra="forbid",
-    )
+class Settings(BaseModel):
+    # validate_default: as pydantic-settings' BaseSettings did, which this class was.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     zalo: ZaloSettings = Field(default_factory=ZaloSettings)
     app: AppSettings = Field(default_factory=AppSettings)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Precedence: explicit arguments, then environment, then the TOML file.
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _toml_path.get()
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
+
+# --- where the values come from: keyword overrides, then THIDUA_… variables, then the file
+#
+# This was pydantic-settings (BaseSettings, env_prefix THIDUA_, nested delimiter __, a TOML
+# source), and reads the environment exactly as it did, down to the error texts; validation
+# is still pydantic's. Written out because that library cost the running bot ~4.7 MB and
+# ~35 ms at every start (its CLI, dotenv and cloud secret sources are imported with it),
+# for the few lines below (docs/performance.md, "Memory and start-up").
+
+ENV_PREFIX = "thidua_"
+NESTED = "__"
+_JSON_ORIGINS = (list, dict, set, frozenset, tuple)
+
+
+class _NotJson(Exception):
+    """A section or a list in the environment that does not parse as JSON."""
+
+    def __init__(self, section: str) -> None:
+        super().__init__(section)
+        self.section = section
+
+
+def _is_json(annotation: Any) -> bool:
+    """Whether a variable for this field is JSON (a table or a list), not plain text."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    origin = get_origin(annotation)
+    return annotation in _JSON_ORIGINS or (
+        isinstance(origin, type) and issubclass(origin, _JSON_ORIGINS)
+    )
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):  # e.g. `Section | None`
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _field(model: type[BaseModel] | None, name: str) -> Any:
+    """The annotation of `model`'s field `name` (matched without regard to case), or None."""
+    if model is None:
+        return None
+    for field, info in model.model_fields.items():
+        if field.lower() == name:
+            return info.annotation
+    return None
+
+
+def _nested(section: str, model: type[BaseModel], env: dict[str, str]) -> dict[str, Any]:
+    """THIDUA_APP__LANGUAGE=en and its kind as {"language": "en"}; a list is JSON."""
+    found: dict[str, Any] = {}
+    head = f"{ENV_PREFIX}{section}{NESTED}"
+    for name, text in env.items():
+        if not name.startswith(head):
+            continue
+        *path, last = name[len(head) :].split(NESTED)
+        into: Any = found
+        owner: type[BaseModel] | None = model
+        for part in path:
+            owner = _section_model(_field(owner, part))
+            if isinstance(into, dict):
+                into = into.setdefault(part, {})
+        value: Any = text
+        annotation = _field(owner, last)
+        if annotation is not None and text and _is_json(annotation):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise _NotJson(section) from None
+        if isinstance(into, dict):
+            into[last] = value
+    return found
+
+
+def _environment() -> dict[str, Any]:
+    """The THIDUA_… variables, names without regard to case: a section as JSON
+    (THIDUA_APP='{"language": "en"}') or key by key (THIDUA_APP__LANGUAGE=en, which wins)."""
+    env = {name.lower(): value for name, value in os.environ.items()}
+    values: dict[str, Any] = {}
+    for section, info in Settings.model_fields.items():
+        model = _section_model(info.annotation)
+        assert model is not None, section  # every top-level field is a section
+        nested = _nested(section, model, env)
+        whole = env.get(ENV_PREFIX + section)
+        if whole is None:
+            if nested:
+                values[section] = nested
+            continue
+        try:
+            value = json.loads(whole)
+        except ValueError:
+            raise _NotJson(section) from None
+        values[section] = _merge(value, nested) if isinstance(value, dict) else value
+    return values
+
+
+def _sections(values: dict[str, Any]) -> dict[str, Any]:
+    """A file's or the caller's top-level keys, a section's name matched without regard to
+    case ([APP] is [app]); anything else is left for validation to refuse."""
+    names = {field.lower(): field for field in Settings.model_fields}
+    return {names.get(key.lower(), key): value for key, value in values.items()}
+
+
+def _merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    """`high` over `low`, table by table."""
+    merged = dict(low)
+    for key, value in high.items():
+        below = merged.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merged[key] = _merge(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _describe(error: ValidationError) -> str:
@@ -281,14 +370,15 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     if named is not None and not path.is_file():
         raise SettingsError(f"{origin}: file not found (or not a file): {path}")
     path_or_none = path if path.is_file() else None
+    from_file: dict[str, Any] = {}
     if path_or_none is not None:
         try:
-            raw = tomllib.loads(path_or_none.read_text(encoding="utf-8"))
+            from_file = tomllib.loads(path_or_none.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise SettingsError(f"{path}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-        telegram = raw.get("telegram", {})
+        telegram = from_file.get("telegram", {})
         if not isinstance(telegram, dict):
             raise SettingsError(f"{path}: telegram: must be a table ([telegram])")
         if "token" in telegram:
@@ -303,15 +393,14 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             )
     # Where a bad value may have come from: the file (if any) and the environment.
     where = f"{path} / environment" if path_or_none else "environment"
-    token = _toml_path.set(path_or_none)
     try:
-        settings = Settings(**overrides)
+        environment = _environment()
+    except _NotJson as exc:
+        # e.g. THIDUA_APP__ADMINS=1,2 (a list must be JSON: [1, 2])
+        detail = f'error parsing value for field "{exc.section}" from source "EnvSettingsSource"'
+        raise SettingsError(f"{where}: {detail} (lists and tables must be JSON)") from None
+    values = _merge(_merge(_sections(from_file), environment), _sections(overrides))
+    try:
+        return Settings(**values)
     except ValidationError as exc:
         raise SettingsError(f"{where}: {_describe(exc)}") from None
-    except PydanticSettingsError as exc:
-        # e.g. THIDUA_APP__ADMINS=1,2 (a list must be JSON: [1, 2])
-        detail = str(exc).splitlines()[0]
-        raise SettingsError(f"{where}: {detail} (lists and tables must be JSON)") from None
-    finally:
-        _toml_path.reset(token)
-    return settings

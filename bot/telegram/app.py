@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -29,6 +31,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot import resume_collector
 from bot.settings import Settings, SettingsError
 from bot.telegram.channel import TelegramChannel, on_error, on_update
 from bot.telegram.limits import JSONDict, Limiter
@@ -40,7 +43,7 @@ from handlers.commands import menu
 from handlers.core import Core, utc_now
 from handlers.i18n import LANGUAGES, texts
 from models.db import create_engine, session_factory
-from models.migrate import upgrade
+from models.migrate import at_head, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,29 @@ ThiduaApp = Application[
 
 
 class ThiduaApplication(ThiduaApp):
-    """PTB's Application, whose `stop` also waits for the updates running in our processor."""
+    """PTB's Application, whose `stop` also waits for the updates running in our processor,
+    and whose `start` waits for what `post_init` left running (the command menus)."""
+
+    # Set by post_init, awaited by start (or cancelled at shutdown if it never started).
+    publishing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        # post_init sends the command menus without waiting for them, so that the first
+        # getUpdates (or setWebhook) goes out alongside them instead of after a round trip
+        # to Telegram; start-up still completes, or fails, with them.
+        task, self.publishing = self.publishing, None
+        if task is not None:
+            await task
+        resume_collector()  # paused by `thidua run` for its start (bot/__init__.py)
+
+    async def forget_publishing(self) -> None:
+        """Cancel the menus if they are still being sent (an application never started)."""
+        task, self.publishing = self.publishing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
         # PTB's stop hands every queued update to the processor and returns once it has
@@ -148,13 +173,16 @@ def build_application(
     async def post_init(app: ThiduaApp) -> None:
         engine = create_engine(settings.database.url)
         engine_holder["engine"] = engine
-        if settings.database.migrate_on_start:
+        if settings.database.migrate_on_start and not await at_head(engine):
+            # A migration may take long: the collector works as usual meanwhile.
+            resume_collector()
             await upgrade(engine)
         app.bot_data.sessions = session_factory(engine)
         app.bot_data.channels.add(TelegramChannel(app.bot))
         if not app.bot_data.bot_username:
             app.bot_data.bot_username = app.bot.username
-        await publish_menus(app)
+        assert isinstance(app, ThiduaApplication)  # the builder's application_class
+        app.publishing = asyncio.create_task(publish_menus(app), name="publish menus")
         if zalo is not None:
             await zalo.start(app.bot_data, serve_http=zalo_http)
         log.info("bot @%s ready", app.bot.username)
@@ -167,6 +195,8 @@ def build_application(
             await zalo.stop()
 
     async def post_shutdown(app: ThiduaApp) -> None:
+        if isinstance(app, ThiduaApplication):
+            await app.forget_publishing()
         engine = engine_holder.pop("engine", None)
         if engine is not None:
             await engine.dispose()
@@ -191,9 +221,12 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     else:
         # PTB's own pool sizes (256 for calls, 1 for the long poll), with each fault logged
-        # once and a spoilt answer made a NetworkError (bot/telegram/request.py).
-        builder = builder.request(BotRequest(connection_pool_size=256))
-        builder = builder.get_updates_request(BotRequest(connection_pool_size=1))
+        # once and a spoilt answer made a NetworkError (bot/telegram/request.py). One TLS
+        # context for both, as httpx would make it (certifi's CA bundle, SSL_CERT_FILE/DIR
+        # honoured): each client would read the bundle again (~15 ms and ~0.7 MB).
+        tls = {"verify": httpx.create_ssl_context()}
+        builder = builder.request(BotRequest(connection_pool_size=256, httpx_kwargs=tls))
+        builder = builder.get_updates_request(BotRequest(connection_pool_size=1, httpx_kwargs=tls))
     app: ThiduaApp = builder.build()  # type: ignore[assignment]
     # ContextTypes builds the Core with its defaults; put the configured one in its place.
     app.bot_data.__dict__.update(core.__dict__)

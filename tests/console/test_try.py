@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.cli_runner import CliRunner
 from tests.conftest import EXAMPLES
 
 CUM6 = str(EXAMPLES / "cum6-stc-2024.toml")

@@ -257,7 +257,8 @@ class BotProcess:
             raise AssertionError(f"{exc}\n--- {self.name} log ---\n{self.log_tail()}") from None
 
     def wait_polling(self) -> None:
-        """Ready once the first getUpdates went out (start-up is complete)."""
+        """Ready once the first getUpdates went out (the command menus may still be on
+        their way: they are sent alongside it)."""
         self.wait_until("the first getUpdates", lambda: bool(self.calls("getUpdates")))
 
     def stop(self, timeout: float = 30) -> int:

@@ -70,6 +70,8 @@ def world(
 
 
 def test_start_up_publishes_the_command_menus_in_both_languages(world: World) -> None:
+    # Sent alongside the first getUpdates, not before it: wait for all seven.
+    world.bot.wait_until("the command menus", lambda: len(world.bot.calls("setMyCommands")) >= 7)
     menus = world.bot.calls("setMyCommands")
 
     languages = {m["params"].get("language_code") for m in menus}

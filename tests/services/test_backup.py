@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bot.cli import app
 from models.backup import backup_name, backup_sqlite, prune_backups
+from tests.cli_runner import CliRunner
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()

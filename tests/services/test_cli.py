@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bot.cli import app
 from models.migrate import head_revision
+from tests.cli_runner import CliRunner
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -177,6 +177,25 @@ def test_every_command_has_help(command: list[str]) -> None:
 
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["nope"],
+        ["cluster"],
+        ["invite"],
+        ["backup", "--keep", "0"],
+        ["leaderboard", "CUM6-STC", "--year", "abc"],
+        ["export", "CUM6-STC"],
+    ],
+)
+def test_a_wrong_command_line_shows_the_usage_and_exits_2(command: list[str]) -> None:
+    result = runner.invoke(app, command)
+
+    assert result.exit_code == 2, result.output
+    assert "Usage" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

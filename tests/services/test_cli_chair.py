@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from typer.testing import CliRunner
 
 from bot.cli import app
 from models.db import create_engine, session_factory
 from tests.chair_data import cum6_reports
+from tests.cli_runner import CliRunner
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()

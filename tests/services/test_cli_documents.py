@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from docx import Document as open_docx
-from typer.testing import CliRunner
 
 from bot.cli import app
 from models.db import create_engine, session_factory
 from tests.chair_data import close_cum6, cum6_reports
+from tests.cli_runner import CliRunner
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()

@@ -347,3 +347,57 @@ def test_an_environment_value_that_is_not_json_is_a_settings_error(
     monkeypatch.setenv("THIDUA_APP__ADMINS", "123,456")
 
     assert "app" in _error()
+
+
+# --- the environment, read by bot/settings.py itself (was pydantic-settings) ---------------
+
+
+def test_variable_names_are_read_without_regard_to_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("thidua_App__Language", "en")
+
+    assert load_settings().app.language == "en"
+
+
+def test_a_section_may_be_one_json_variable_and_a_key_variable_wins_over_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _write(tmp_path / "config.toml", "[app]\nadmins = [3]\ninvite_days = 5\n")
+    monkeypatch.setenv("THIDUA_APP", '{"language": "en", "invite_days": 9}')
+    monkeypatch.setenv("THIDUA_APP__INVITE_DAYS", "3")
+
+    settings = load_settings(config)
+
+    assert settings.app.language == "en"
+    assert settings.app.invite_days == 3
+    assert settings.app.admins == [3]  # the file's, table by table
+
+
+def test_an_unknown_key_in_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THIDUA_APP__TIMEZON", "Asia/Ho_Chi_Minh")
+    monkeypatch.setenv("THIDUA_NOT_A_SECTION", "1")  # not ours to judge: ignored
+
+    assert _error() == (
+        "environment: app.timezon: unknown key (check its spelling against config.example.toml)"
+    )
+
+
+def test_a_section_variable_that_is_not_json_is_a_settings_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THIDUA_DATABASE", "url=sqlite+aiosqlite:///x.db")
+
+    message = _error()
+
+    assert "database" in message and "must be JSON" in message and "\n" not in message
+
+
+def test_plain_values_stay_text_for_pydantic_to_convert(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THIDUA_DATABASE__MIGRATE_ON_START", "false")
+    monkeypatch.setenv("THIDUA_TELEGRAM__WEBHOOK_PORT", "8080")
+    monkeypatch.setenv("THIDUA_APP__STORAGE_DIR", "/srv/thidua")
+
+    settings = load_settings()
+
+    assert settings.database.migrate_on_start is False
+    assert settings.telegram.webhook_port == 8080
+    assert settings.app.storage_dir == Path("/srv/thidua")

@@ -37,6 +37,17 @@ HEAVY = (
     "alembic",
     "mako",
     "holidays",
+    # The command line is stdlib argparse; httpx's own CLI (click, rich, pygments) is kept
+    # out by bot/__init__.py.
+    "typer",
+    "click",
+    "rich",
+    "pygments",
+    # Settings are read by bot/settings.py itself (validated by pydantic).
+    "pydantic_settings",
+    "dotenv",
+    # A bot on SQLite has no use for the PostgreSQL dialect (~2 MB).
+    "sqlalchemy.dialects.postgresql",
 )
 
 CHILD = textwrap.dedent(

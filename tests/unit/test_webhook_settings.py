@@ -3,16 +3,17 @@ one line naming the key, before anything listens."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bot import cli
 from bot.cli import app
 from bot.settings import SettingsError, load_settings
 from bot.telegram.webhook import WebhookConfig
+from tests.cli_runner import CliRunner
 
 runner = CliRunner()
 TOKEN = "123456789:AAH-very-secret-token-value"
@@ -139,3 +140,18 @@ def test_run_webhook_without_the_secret_stops_before_listening(
 
     assert result.exit_code == 2
     assert "telegram.webhook_secret: not set" in result.output
+
+
+def test_a_run_that_stops_before_the_bot_starts_leaves_the_collector_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `thidua run` pauses the garbage collector for its start (bot/__init__.py); a run that
+    # ends early must not leave it off (here: in the test process itself).
+    monkeypatch.setenv("THIDUA_TELEGRAM__TOKEN", TOKEN)
+
+    result = runner.invoke(
+        app, ["run", "--webhook", "--webhook-url", "https://bot.example.vn/telegram"]
+    )
+
+    assert result.exit_code == 2
+    assert gc.isenabled()
