@@ -21,6 +21,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": 30})
+        if parsed.get_driver_name() == "aiosqlite":
+            from models.sqlite_driver import dbapi  # one trip to the thread per statement
+
+            kwargs.setdefault("module", dbapi())
         # Transactions are left to pysqlite's own rule: no BEGIN until the first INSERT,
         # UPDATE or DELETE, so a transaction takes the write lock with its first statement
         # and busy_timeout makes concurrent writers queue. Do not swap in SQLAlchemy's
