@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -78,6 +79,13 @@ def catalogue(language: str) -> Catalogue:
     return Catalogue(texts, plurals, gettext.c2py(catalog.plural_expr))
 
 
+@cache
+def _locale(name: str) -> Locale:
+    # Parsed once: given a name, Babel parses it again at every number and date (a dozen
+    # times in one report's answer).
+    return Locale.parse(name)
+
+
 def load_catalogue(language: str) -> dict[str, str]:
     return catalogue(language).texts
 
@@ -101,8 +109,8 @@ class Texts:
     language: str
 
     @property
-    def babel_locale(self) -> str:
-        return "vi_VN" if self.language == "vi" else "en_GB"
+    def babel_locale(self) -> Locale:
+        return _locale("vi_VN" if self.language == "vi" else "en_GB")
 
     def raw(self, key: str, plural: Decimal | int | float | None = None) -> str:
         """The text for `key`; for a plural entry, the form for the count `plural`
