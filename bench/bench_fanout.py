@@ -5,7 +5,8 @@ A subprocess serves a minimal Bot API on 127.0.0.1 (loopback only) that answers 
 second in a private chat or 20 per minute in a group, and takes `--latency-ms` to answer
 (Telegram's own round trip). The real bot — Application, ledger on SQLite (or `--db`),
 planner, paced sender — then sends the "3 days before" reminder to 3,000 officers in 3,000
-distinct private chats (`--quick`: 300), while a user asks /help every half second.
+distinct private chats (`--quick`: 300), while a user asks /help every half second; then
+its "1 day before" to the same officers with nobody asking meanwhile.
 
 Printed (one JSON object per line): the batch's wall time next to the theoretical minimum
 at 30 messages/s, the count of 429 answers, the throughput, and the p50/p99 latency of the
@@ -48,6 +49,9 @@ HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 SEEDED_AT = datetime(2024, 5, 10, 3, 0, tzinfo=UTC)
 # Tuesday 02/07/2024 08:05: Cụm 6's "3 days before" reminder for Q2 is due.
 BATCH_AT = datetime(2024, 7, 2, 8, 5, tzinfo=HCM)
+# Thursday 04/07/2024 08:05: its "1 day before", to the same officers, sent with nobody
+# asking meanwhile (the pacing alone against 30/s).
+QUIET_BATCH_AT = datetime(2024, 7, 4, 8, 5, tzinfo=HCM)
 OFFICER_BASE = 700_000_000
 PROBE_BASE = 900_000_000
 PROBE_USERS = 20  # the /help askers rotate, so none of them exceeds 1 message/s
@@ -392,6 +396,20 @@ async def run(app: ThiduaApp, base: str, count: int, latency_ms: float) -> None:
     emit(f"{len(idle)} /help replies, bot idle", "p50_ms", percentile(idle, 0.5), "ms", "baseline")
     emit(f"{len(idle)} /help replies, bot idle", "p99_ms", percentile(idle, 0.99), "ms", "baseline")
     emit(case, "stand_in_latency", latency_ms, "ms", "per request, like Telegram's round trip")
+
+    # The same size of batch with nobody asking meanwhile: only the pacing against 30/s.
+    await app.bot.request.do_request(f"{base}/reset", "POST")
+    say(f"sending {count} reminders with no replies meanwhile …")
+    started = time.perf_counter()
+    quiet = await delivery.run_tick(app.bot_data, QUIET_BATCH_AT)
+    wall = time.perf_counter() - started
+    server_stats = await stats(app, base)
+    too_many = sum(server_stats["refused"].values())
+    say(f"sent {quiet.sent}/{quiet.planned} in {wall:.1f} s; 429s: {too_many}")
+    alone = f"{count} reminders, no replies meanwhile"
+    emit(alone, "wall_s", wall, "s", f"theoretical minimum at 30/s: {minimum:g} s")
+    emit(alone, "sent", quiet.sent, "count", f"of {quiet.planned} planned; each once")
+    emit(alone, "http_429", too_many, "count", limit_note)
 
 
 def cli() -> None:

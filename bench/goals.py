@@ -113,6 +113,14 @@ GOALS: tuple[Goal, ...] = (
         of_ratio=True,
     ),
     Goal(
+        # Not the issue's: the same with nobody asking meanwhile (the pacing alone).
+        "the same, no replies meanwhile: wall s",
+        Figure("fanout", r"\d+ reminders, no replies meanwhile", "wall_s"),
+        1.05,
+        floor=Figure("fanout", r"theoretical minimum .*", "wall_s"),
+        of_ratio=True,
+    ),
+    Goal(
         # Not the issue's: the floor of what the stand-in accepted, replies included.
         "the same, batch and replies: sending s",
         Figure("fanout", r"\d+ reminders, \d+ private chats", "sending_s"),
