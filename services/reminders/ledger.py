@@ -10,6 +10,7 @@ and not finished goes out again after at most `LEASE`.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
@@ -30,6 +31,7 @@ from services.reminders.messages import Due
 
 log = logging.getLogger(__name__)
 _CHUNK = 500
+_SKIP_CHUNK = 250  # rows built and written between two turns of the event loop
 
 # How long a claim is held. Long enough for one message with its retries (the sender renews
 # the lease before an attempt when less than `RENEW_BELOW` is left, so a long 429 pause
@@ -266,12 +268,16 @@ async def record_skipped(
     statement = insert_ignoring(table, session.get_bind().dialect.name)
     keys = list(pending)
     stored: set[str] = set()
-    for i in range(0, len(keys), _CHUNK):
+    statement = statement.returning(table.c.dedup_key)
+    for i in range(0, len(keys), _SKIP_CHUNK):
         rows = [
             _entry(pending[key][0], now, owner, Status.SKIPPED, pending[key][1])
-            for key in keys[i : i + _CHUNK]
+            for key in keys[i : i + _SKIP_CHUNK]
         ]
-        stored.update(await session.scalars(statement.values(rows).returning(table.c.dedup_key)))
+        # Many parameter sets for one compiled statement: SQLAlchemy sends them as
+        # multi-row INSERTs ("insertmanyvalues") and compiles it once, not per chunk.
+        stored.update(await session.scalars(statement, rows))
+        await asyncio.sleep(0)  # a tick's replies are not held behind thousands of rows
     await session.commit()
     for key in keys:
         item, detail = pending[key]
