@@ -3,6 +3,7 @@ officers), and the `Due` items for units and for roles."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from services.reminders.schedule import Slot
 
 # A message whose day ended while the bot was down is recorded as skipped if it fell due
 _NOT_COUNTED = (CriterionKind.GROUP, CriterionKind.BONUS, CriterionKind.PENALTY)
+_YIELD_EVERY = 250  # messages built between two turns of the event loop
 # Ids per IN (…) list: far below SQLite's and asyncpg's limits on bound parameters.
 _CHUNK = 1_000
 
@@ -308,6 +310,10 @@ async def to_officers(
                 out.append(
                     to_contact(where, slot, contact, period=period, unit_id=unit_id, gaps=gaps)
                 )
+                if len(out) % _YIELD_EVERY == 0:
+                    # Thousands of messages are built in one go: let the replies waiting
+                    # meanwhile have the event loop (a plan is read-only: nothing changes).
+                    await asyncio.sleep(0)
     return out
 
 
