@@ -388,15 +388,12 @@ def _newest_by_probe(shape: _Shape) -> Any:
 
 
 @functools.cache
-def _newest_statement(shape: _Shape) -> Select[Any]:
-    newest = _newest_by_probe(shape) if shape.probe else _newest_by_window(shape)
-    query = select(*newest.c)
-    if not shape.reviews:
-        return query
-    # The newest review of that version: the one no later review of the same report beats.
-    # An anti-join on the reviews' report index, the same plan on SQLite and PostgreSQL.
+def _beaten_review() -> Any:
+    """A later review of the same report exists: `~_beaten_review()` keeps a report's
+    newest review (the latest, then the highest id), an anti-join on the reviews' report
+    index with the same plan on SQLite and PostgreSQL."""
     later = aliased(Review, name="later")
-    beaten = (
+    return (
         select(later.id)
         .where(
             later.report_id == Review.report_id,
@@ -405,6 +402,16 @@ def _newest_statement(shape: _Shape) -> Select[Any]:
         )
         .exists()
     )
+
+
+def _newest_statement(shape: _Shape) -> Select[Any]:
+    newest = _newest_by_probe(shape) if shape.probe else _newest_by_window(shape)
+    query = select(*newest.c)
+    if not shape.reviews:
+        return query
+    # The newest review of that version: the one no later review of the same report beats.
+    # An anti-join on the reviews' report index, the same plan on SQLite and PostgreSQL.
+    beaten = _beaten_review()
     review_columns: list[Any] = [Review.id.label("review_id"), Review.verified_score]
     if shape.detail:
         review_columns.append(Review.reason)
@@ -968,16 +975,7 @@ def _board_statement(by_cluster: bool, since: bool) -> Select[Any]:
     newest = _newest_by_window(
         _Shape(by_cluster=by_cluster, by_period=False, by_unit=False, detail=False, reviews=False)
     )
-    later = aliased(Review, name="later")
-    beaten = (
-        select(later.id)
-        .where(
-            later.report_id == Review.report_id,
-            (later.reviewed_at > Review.reviewed_at)
-            | ((later.reviewed_at == Review.reviewed_at) & (later.id > Review.id)),
-        )
-        .exists()
-    )
+    beaten = _beaten_review()
     penalty = Criterion.kind == CriterionKind.PENALTY
     extra = Criterion.kind.in_(EXTRA_KINDS)
     maximum = _whole(Criterion.max_points)
