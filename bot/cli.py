@@ -404,7 +404,8 @@ def _run_webhook(
     routes = zalo.routes() if zalo is not None else None
     # Zalo's webhook and media ride on this server: it is the one the proxy reaches.
     app_ = build_application(settings, zalo=zalo, zalo_http=False)
-    asyncio.run(serve(app_, config, routes))
+    hooks = [zalo.register_webhook] if zalo is not None and zalo.webhook is not None else []
+    asyncio.run(serve(app_, config, routes, on_listening=hooks))
 
 
 def _check_zalo(settings: Settings, t: Texts) -> None:

@@ -94,6 +94,7 @@ class ZaloService:
         self.poller: ZaloPoller | None = None
         self.core: Core | None = None
         self.channel: ZaloChannel | None = None
+        self.account_name = ""  # the bot's name on Zalo, once started
         self._server: uvicorn.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -108,7 +109,10 @@ class ZaloService:
 
     async def start(self, core: Core, *, serve_http: bool) -> None:
         """Join the core as its "zalo" channel and start taking updates. `serve_http`: run
-        our own HTTP server for the routes (when no other server carries them)."""
+        our own HTTP server for the routes (when no other server carries them). Without
+        it, in webhook mode, the server that carries the routes calls `register_webhook`
+        once it listens: Zalo posts an update as soon as the webhook is set, and one posted
+        to a port nobody listens on yet is lost."""
         zalo = self.settings.zalo
         self.core = core
         self.channel = ZaloChannel(
@@ -121,9 +125,10 @@ class ZaloService:
         me = await self.client.get_me()
         if serve_http:
             await self._serve()
+        self.account_name = me.account_name
         if self.webhook is not None:
-            await self.client.set_webhook(zalo.webhook_url, self.webhook_secret())
-            log.info("zalo: bot %s takes updates at %s", me.account_name, zalo.webhook_url)
+            if serve_http:
+                await self.register_webhook()
         else:
             from bot.zalo.runner import ZaloPoller
 
@@ -131,6 +136,12 @@ class ZaloService:
             await self.poller.start()
             log.info("zalo: bot %s polls for updates", me.account_name)
         self._tasks.append(asyncio.create_task(self._purge_media(), name="zalo-media-purge"))
+
+    async def register_webhook(self) -> None:
+        """Tell Zalo where to post updates (webhook mode), once that address is served."""
+        zalo = self.settings.zalo
+        await self.client.set_webhook(zalo.webhook_url, self.webhook_secret())
+        log.info("zalo: bot %s takes updates at %s", self.account_name, zalo.webhook_url)
 
     def webhook_secret(self) -> str:
         secret = self.settings.zalo.webhook_secret

@@ -20,7 +20,7 @@ import hmac
 import json
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -208,11 +208,25 @@ def _stop_signals(stop: asyncio.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+async def _listening(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    """Until the server has bound its socket; what stopped it if it could not."""
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises what stopped it (the port is taken, say)
+            raise RuntimeError("webhook: the HTTP server stopped before it listened")
+        await asyncio.sleep(0.01)
+
+
 async def serve(
-    app: ThiduaApp, config: WebhookConfig, extra_routes: list[Route] | None = None
+    app: ThiduaApp,
+    config: WebhookConfig,
+    extra_routes: list[Route] | None = None,
+    on_listening: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
-    """Start the Application, register the webhook, serve until SIGTERM/SIGINT, then finish
-    every accepted update before shutting down (the order of PTB's run_webhook)."""
+    """Start the Application and the server; once it listens, register the webhook (and
+    run `on_listening`: Zalo's, whose routes ride on this server), serve until
+    SIGTERM/SIGINT, then finish every accepted update before shutting down (the order of
+    PTB's run_webhook: a platform posts as soon as its webhook is set)."""
     web = WebhookServer(app, config, extra_routes)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -231,24 +245,33 @@ async def serve(
         try:
             if app.post_init is not None:
                 await app.post_init(app)
-            # Every worker registers the same URL; Telegram treats that as a no-op. The
-            # webhook is not deleted on stop: other workers may still be serving it.
-            await app.bot.set_webhook(
-                url=config.url,
-                secret_token=config.secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
             await app.start()
             try:
                 if not stop.is_set():
-                    log.info(
-                        "webhook: listening on http://%s:%d%s (Telegram posts to %s)",
-                        config.listen,
-                        config.port,
-                        config.path,
-                        config.url,
-                    )
-                    await server.serve()
+                    serving = asyncio.create_task(server.serve(), name="webhook-http")
+                    try:
+                        await _listening(server, serving)
+                        # Every worker registers the same URL; Telegram treats that as a
+                        # no-op. It is not deleted on stop: other workers may serve it.
+                        await app.bot.set_webhook(
+                            url=config.url,
+                            secret_token=config.secret,
+                            allowed_updates=Update.ALL_TYPES,
+                        )
+                        for call in on_listening:
+                            await call()
+                        log.info(
+                            "webhook: listening on http://%s:%d%s (Telegram posts to %s)",
+                            config.listen,
+                            config.port,
+                            config.path,
+                            config.url,
+                        )
+                        await serving
+                    finally:
+                        if not serving.done():  # registering failed: stop serving too
+                            server.should_exit = True
+                            await asyncio.wait([serving])
             finally:
                 web.stopping = True
                 log.info("webhook: finishing %d queued updates", pending(app))
