@@ -476,7 +476,7 @@ def _at_least_one(value: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     """The whole command line. Stdlib argparse rather than a CLI framework: `thidua run` is
-    a long-lived process, and typer (with click and rich) cost it ~1.5 MB and ~15 ms at
+    a long-lived process, and typer (with click and rich) cost it ~1.3 MB and ~13 ms at
     every start for a dozen commands that argparse describes as well."""
     common: dict[str, Any] = {"formatter_class": _Formatter, "allow_abbrev": False}
     root = argparse.ArgumentParser(

@@ -69,8 +69,8 @@ async def contacts_by_cluster(
         select(
             Officer.cluster_id,
             Officer.unit_id,
-            User.id,
-            User.channel,
+            User.id.label("user_id"),
+            User.channel.label("chosen"),
             User.language,
             User.full_name,
             Identity.channel,
@@ -90,16 +90,15 @@ async def contacts_by_cluster(
     if unit_ids is not None:
         query = query.where(Officer.unit_id.in_(list(unit_ids)))
     people: dict[tuple[int, int, int], tuple[Any, list[Account]]] = {}
-    rows: list[Any] = list(await session.execute(query))
-    for row in rows:
-        cluster_id, unit_id, user_id, chosen, language, name = row[:6]
-        channel, external_id, reachable, last_seen_at = row[6:]
-        _, found = people.setdefault((cluster_id, unit_id, user_id), ((chosen, language, name), []))
-        found.append(Account(Address(channel, external_id), reachable, last_seen_at))
+    for row in await session.execute(query):
+        _, found = people.setdefault((row.cluster_id, row.unit_id, row.user_id), (row, []))
+        found.append(
+            Account(Address(row.channel, row.external_id), row.reachable, row.last_seen_at)
+        )
     out: dict[int, list[Contact]] = {}
-    for (cluster_id, unit_id, user_id), ((chosen, language, name), accounts) in people.items():
-        address = reach(accounts, chosen)  # in joining order, as the dict keeps it
+    for (cluster_id, unit_id, user_id), (person, accounts) in people.items():  # joining order
+        address = reach(accounts, person.chosen)
         if address is not None:
-            contact = Contact(unit_id, user_id, address, language, name)
+            contact = Contact(unit_id, user_id, address, person.language, person.full_name)
             out.setdefault(cluster_id, []).append(contact)
     return out

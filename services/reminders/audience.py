@@ -69,16 +69,8 @@ class Reader:
         self._officers: dict[int, dict[int, list[Contact]]] = {}
 
     async def members(self, cluster_id: int, year: int) -> dict[int, tuple[Unit, Role]]:
-        key = (cluster_id, year)
-        if key not in self._members:
-            rows = await self.s.execute(
-                select(Unit, Membership.role)
-                .join(Membership, Membership.unit_id == Unit.id)
-                .where(Membership.cluster_id == cluster_id, Membership.year == year)
-                .order_by(Unit.short_name)
-            )
-            self._members[key] = {unit.id: (unit, role) for unit, role in rows}
-        return self._members[key]
+        await self._load_members({(cluster_id, year)})
+        return self._members[(cluster_id, year)]
 
     async def period_members(
         self, period: PeriodRef, cluster_id: int
@@ -109,12 +101,17 @@ class Reader:
     async def prefetch(self, wanted: Sequence[tuple[int, PeriodRef]]) -> None:
         """Read at once, for many (cluster, period) pairs, what `gaps` and `officers` need:
         the criteria, the members, who reported what and the officers' contacts. A tick
-        that plans for 1,000 clusters makes a few statements instead of some thousands,
-        and reads the detail of who reported what only for periods where someone has not
-        reported everything."""
+        that plans for 1,000 clusters makes a few statements instead of some thousands."""
         periods = {p.id: (cid, p) for cid, p in wanted if p.id not in self._gaps}
         years = {(cid, p.year) for cid, p in periods.values()}
-        todo = {key for key in years if key not in self._criteria}
+        await self._load_criteria(years)
+        await self._load_members(years)
+        await self._load_gaps(periods)
+        await self._prefetch_officers(cid for cid, _ in periods.values())
+
+    async def _load_criteria(self, keys: set[tuple[int, int]]) -> None:
+        """The counted criteria of these (cluster, year) pairs, in their order."""
+        todo = {key for key in keys if key not in self._criteria}
         for chunk in _chunks(cid for cid, _ in todo):
             rows = await self.s.execute(
                 select(
@@ -137,12 +134,18 @@ class Reader:
                     self._criteria.setdefault((cid, year), []).append(entry)
         for key in todo:
             self._criteria.setdefault(key, [])
-        todo = {key for key in years if key not in self._members}
+
+    async def _load_members(self, keys: set[tuple[int, int]]) -> None:
+        """The member units of these (cluster, year) pairs with their roles, by name."""
+        todo = {key for key in keys if key not in self._members}
         for chunk in _chunks(cid for cid, _ in todo):
             seats = await self.s.execute(
                 select(Unit, Membership.role, Membership.cluster_id, Membership.year)
                 .join(Membership, Membership.unit_id == Unit.id)
-                .where(Membership.cluster_id.in_(chunk))
+                .where(
+                    Membership.cluster_id.in_(chunk),
+                    Membership.year.in_({year for _, year in todo}),
+                )
                 .order_by(Unit.short_name)
             )
             for unit, role, cid, year in seats:
@@ -150,8 +153,11 @@ class Reader:
                     self._members.setdefault((cid, year), {})[unit.id] = (unit, role)
         for key in todo:
             self._members.setdefault(key, {})
-        # How many counted criteria each unit reported per period; the detail only where
-        # a member unit of the period has reported fewer than all.
+
+    async def _load_gaps(self, periods: dict[int, tuple[int, PeriodRef]]) -> None:
+        """Each period's units with counted criteria not reported (criteria and members
+        loaded). First how many each unit reported, then the detail only for periods where
+        a member unit has reported fewer than all."""
         counts: dict[tuple[int, int], int] = {}
         for chunk in _chunks(periods):
             tallies = await self.s.execute(
@@ -188,7 +194,6 @@ class Reader:
                 if missing:
                     gaps[unit_id] = Gap(unit_id, unit.short_name, len(criteria), missing)
             self._gaps[pid] = gaps
-        await self._prefetch_officers(cid for cid, _ in periods.values())
 
     async def _prefetch_officers(self, cluster_ids: Iterable[int]) -> None:
         todo = [cid for cid in set(cluster_ids) if cid not in self._officers]

@@ -113,7 +113,7 @@ async def plan(
         .order_by(Period.cluster_id, Period.deadline)
     )
     rules_of: dict[int, ReminderRules] = {}
-    work: list[tuple[Where, Slot, PeriodRef, str]] = []
+    work: list[tuple[Cluster, ZoneInfo, Slot, PeriodRef, str]] = []
     for period_row, year in rows:
         cluster = clusters[period_row.cluster_id]
         tz = ZoneInfo(cluster.timezone)
@@ -136,12 +136,12 @@ async def plan(
             state = slot.state(now, lookback)
             if state is None or (state == "expired" and not catch_up):
                 continue
-            work.append((Where(cluster, tz, 0), slot, period, state))
-    await reader.prefetch([(where.cluster.id, period) for where, _, period, _ in work])
-    for where, slot, period, state in work:
-        members = len(await reader.period_members(period, where.cluster.id))
+            work.append((cluster, tz, slot, period, state))
+    await reader.prefetch([(cluster.id, period) for cluster, _, _, period, _ in work])
+    for cluster, tz, slot, period, state in work:
+        where = Where(cluster, tz, len(await reader.period_members(period, cluster.id)))
         target = found.due if state == "due" else found.expired
-        target.extend(await _messages(reader, replace(where, members=members), slot, period))
+        target.extend(await _messages(reader, where, slot, period))
     for cluster_id, year_row in (await current_years(session, list(clusters))).items():
         cluster = clusters[cluster_id]
         if year_row.status is not YearStatus.OPEN:
