@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.tables import (
@@ -32,7 +32,7 @@ from models.tables import (
 )
 from services import standings
 from services.standings import Board
-from tests.conftest import NOW
+from tests.conftest import NOW, statements_on
 from tests.factories import officer, seed_examples
 
 pytestmark = pytest.mark.asyncio
@@ -377,16 +377,8 @@ async def test_a_board_is_one_statement(session: AsyncSession, engine: AsyncEngi
     w = await World(session).load()
     await w.everyone_reports(w.years[0].cluster_id, skip=set())
     await session.commit()
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements_on(engine) as statements:
         for ids in ([w.years[0].cluster_id], None):
             statements.clear()
             found = await standings.boards(session, YEAR, ids, NOW, since=NOW)
             assert found and len(statements) == 1, statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.db import session_factory
@@ -24,7 +23,7 @@ from services.cluster_file import load_cluster_file
 from services.clusters import import_cluster
 from services.errors import InvalidInput, PermissionDenied
 from services.reminders import Due, Kind, Status
-from tests.conftest import EXAMPLES, NOW
+from tests.conftest import EXAMPLES, NOW, statements_on
 from tests.factories import officer, report_everything, seed_examples, tg
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -347,17 +346,11 @@ async def test_planning_reads_the_same_few_statements_for_one_cluster_or_many(
     monday = local(2024, 7, 8)  # after Friday's deadline: overdue, escalation, summary, board
     statements: list[str] = []
 
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
     async def planned() -> tuple[int, int]:
-        statements.clear()
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-        try:
+        with statements_on(engine) as seen:
             found = await reminders.plan(session, monday)
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", count)
-        return len(found.due), len(statements)
+        statements[:] = seen
+        return len(found.due), len(seen)
 
     due_one, reads_one = await planned()
     spec = load_cluster_file(EXAMPLES / "cum6-stc-2024.toml")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.db import session_factory
@@ -18,7 +18,7 @@ from services.access import Actor, resolve_actor
 from services.calendar import PeriodState
 from services.errors import DomainError
 from services.reporting import EvidenceIn
-from tests.conftest import NOW
+from tests.conftest import NOW, statements_on
 from tests.factories import officer, seed_examples, tg
 
 LIMIT = 20 * 1024 * 1024
@@ -216,21 +216,13 @@ async def statements_of_sheets(
     session: AsyncSession, engine: AsyncEngine, actor: Actor
 ) -> tuple[int, int, tuple[str, int], tuple[str, int]]:
     """SQL statements issued by /tiendo for Q1 and for the year, and what each shows for 2.1."""
-    seen: list[object] = []
-
-    def count(*args: object) -> None:
-        seen.append(args[2])  # the statement
-
     # The year's rules come from process memory once loaded (services.cache): loaded here
     # first, so both counts are of the same, warm, path.
     await reporting.sheet(session, actor, period_code="Q1", now=NOW, year=False)
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements_on(engine) as seen:
         q1 = await reporting.sheet(session, actor, period_code="Q1", now=NOW, year=False)
         in_q1 = len(seen)
         year = await reporting.sheet(session, actor, period_code=None, now=NOW, year=True)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
     def shown(sheet: reporting.Sheet) -> tuple[str, int]:
         [line] = [ln for ln in sheet.lines if ln.criterion.code == "2.1"]

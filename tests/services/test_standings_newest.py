@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models.tables import Cluster, Criterion, Period, Report, Review, Unit, User
 from services import standings
 from services.standings import Entry
-from tests.conftest import NOW
+from tests.conftest import NOW, statements_on
 from tests.factories import officer, seed_examples
 
 pytestmark = pytest.mark.asyncio
@@ -188,13 +187,7 @@ async def test_a_unit_sheet_and_a_board_are_one_statement_each(
         reported = await w.report(w.unit, "1.1.1", w.periods["Q1"], version)
     await w.review(reported, "1.0", 0)
     await session.commit()
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
+    with statements_on(engine) as statements:
         q1 = w.periods["Q1"].id
         for period_id, unit_id in ((None, w.unit), (None, None), (q1, None), (q1, w.unit)):
             statements.clear()
@@ -202,8 +195,6 @@ async def test_a_unit_sheet_and_a_board_are_one_statement_each(
                 session, [w.cluster.id], YEAR, period_id, unit_id=unit_id
             )
             assert entries and len(statements) == 1, (period_id, unit_id, statements)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_a_period_beside_the_year_reads_only_that_period(session: AsyncSession) -> None:
